@@ -1,0 +1,38 @@
+"""The ``pack`` job, and the two stages every job ends with: write shards, then finalize.
+
+``pack`` reads staged documents (Parquet, as the stages of every job leave them) and writes
+them as shards of one kind. The other jobs call ``shard_stages`` for their tail.
+"""
+
+from __future__ import annotations
+
+from datatrove.pipeline.base import PipelineStep
+
+from pipelines.stages import Stage
+from pipelines.steps.finalize import FinalizeShards
+from pipelines.steps.shard_writer import ShardWriter
+from pipelines.steps.stage_io import StageReader
+from schemas.config import JobConfig, PackConfig
+
+
+def shard_stages(cfg: JobConfig, kind: str, reader: PipelineStep, tasks: int | None = None) -> list[Stage]:
+    """write_shards (``tasks`` tasks reading with ``reader``) then a one-task finalize."""
+    tasks = tasks or cfg.executor.tasks
+    writer = ShardWriter(
+        cfg.dataset_dir,
+        cfg.dataset,
+        kind,
+        max_bytes=cfg.shards.max_bytes,
+        max_samples=cfg.shards.max_samples,
+        image_format=cfg.shards.image_format,
+        jpeg_quality=cfg.shards.jpeg_quality,
+        tokenizer=cfg.shards.tokenizer,
+    )
+    finalize = FinalizeShards(
+        cfg.dataset_dir, cfg.dataset, kind, writer_tasks=tasks, config=cfg.model_dump(mode="json")
+    )
+    return [Stage("write_shards", [reader, writer], tasks), Stage("finalize", [finalize], 1)]
+
+
+def build_pack(cfg: PackConfig) -> list[Stage]:
+    return shard_stages(cfg, cfg.kind, StageReader(cfg.input))

@@ -1,0 +1,1 @@
+"""Synthetic inputs: the demo corpus, the local web, rendered text, Docmatix QA generation."""
