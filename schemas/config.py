@@ -22,9 +22,9 @@ class StrictModel(BaseModel):
 class SlurmConfig(StrictModel):
     partition: str | None = Field(None, description="Slurm partition to submit to")
     time: str = Field("24:00:00", description="time limit per Slurm job")
-    cpus_per_task: int = Field(1, ge=1)
-    mem_per_cpu_gb: float = Field(2, gt=0)
-    qos: str | None = None
+    cpus_per_task: int = Field(1, ge=1, description="CPUs requested per Slurm task")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="memory requested per CPU, in GB")
+    qos: str | None = Field(None, description="Slurm quality of service")
 
 
 class ExecutorConfig(StrictModel):
@@ -34,8 +34,8 @@ class ExecutorConfig(StrictModel):
     tasks: int = Field(2, ge=1, description="tasks per parallel stage (input files are split among them)")
     workers: int = Field(-1, description="tasks run at once; -1 means as many as tasks")
     ray_address: str | None = Field(None, description="Ray cluster address; unset starts an embedded Ray")
-    cpus_per_task: int = Field(1, ge=1)
-    mem_per_cpu_gb: float = Field(2, gt=0)
+    cpus_per_task: int = Field(1, ge=1, description="CPUs Ray reserves for each task")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="memory Ray reserves per CPU, in GB")
     slurm: SlurmConfig = SlurmConfig()
 
 

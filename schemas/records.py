@@ -37,7 +37,7 @@ class ExclusionRecord(BaseModel):
     reason: str
     doc_id: str
     source: str = Field("", description="URL, WARC file + offset, or PDF path + page")
-    value: float | str | None = Field(None, description="what the filter measured, when it says")
+    value: int | float | str | None = Field(None, description="what the filter measured, when it says")
     snippet: str = Field("", description="the first characters of the text")
     thumbnail: str | None = Field(
         None, description="base64 JPEG of the first image; blurred when the reason is NSFW"
@@ -68,3 +68,19 @@ def merge_summaries(summaries: list[ExclusionSummary], limit: int) -> dict[str, 
         for reason, records in summary.examples.items():
             examples.setdefault(reason, []).extend(records)
     return {"counts": counts, "examples": {r: recs[:limit] for r, recs in examples.items()}}
+
+
+def stat_total(value: int | float | dict[str, Any] | None) -> float:
+    """The total of one counter in datatrove's stats.json, which writes plain counters as a number
+    and counters with a distribution (or a unit) as ``{"total": ..., ...}``."""
+    if value is None:
+        return 0
+    return value["total"] if isinstance(value, dict) else value
+
+
+def step_stats(stats: list[dict[str, Any]], name_part: str) -> dict[str, float]:
+    """Counter totals of the first step whose name contains ``name_part``, from a stats.json list."""
+    for step in stats:
+        if name_part in step["name"]:
+            return {key: stat_total(value) for key, value in step.get("stats", {}).items()}
+    raise KeyError(f"no step named like {name_part!r} in stats (steps: {[s['name'] for s in stats]})")

@@ -12,10 +12,11 @@ import json
 from typing import Any
 
 from datatrove.data import DocumentsPipeline
-from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.io import DataFolderLike
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from pipelines.steps import folder
 from pipelines.steps.shard_writer import SHARD_INDEX_DIR
 from pipelines.versions import versions
 from schemas.manifest import MANIFEST, SHARDS_DIR, SIZES, Manifest, ShardEntry, sizes_json, totals_of
@@ -36,7 +37,7 @@ class FinalizeShards(PipelineStep):
         self, dataset_dir: DataFolderLike, dataset: str, kind: str, writer_tasks: int, config: dict[str, Any]
     ):
         super().__init__()
-        self.dataset_dir = get_datafolder(dataset_dir)
+        self.dataset_dir = folder(dataset_dir)
         self.dataset = dataset
         self.kind = kind
         self.writer_tasks = writer_tasks

@@ -15,10 +15,11 @@ import json
 import tarfile
 
 from datatrove.data import DocumentsPipeline
-from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.io import DataFolderLike
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from pipelines.steps import folder
 from pipelines.steps.samples import BadDocument, Sample, document_to_sample
 from schemas.manifest import SHARDS_DIR, ShardEntry, shard_name
 from schemas.records import StatKeys
@@ -107,7 +108,7 @@ class ShardWriter(PipelineStep):
         tokenizer: str | None = None,
     ):
         super().__init__()
-        self.dataset_dir = get_datafolder(dataset_dir)
+        self.dataset_dir = folder(dataset_dir)
         self.dataset = dataset
         self.kind = kind
         self.max_bytes = max_bytes
@@ -138,7 +139,7 @@ class ShardWriter(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self._clear_rank(rank)
         self.dataset_dir.makedirs(SHARDS_DIR, exist_ok=True)
-        shards_folder = get_datafolder(self.dataset_dir.resolve_paths(SHARDS_DIR))
+        shards_folder = folder(self.dataset_dir.resolve_paths(SHARDS_DIR))
         self._tokenizer = None
         if self.tokenizer_path:
             from tokenizers import Tokenizer

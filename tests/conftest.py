@@ -1,0 +1,21 @@
+"""Shared fixtures: stage synthetic documents of any kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.staging import stage_documents
+from synth.documents import make_documents
+
+
+@pytest.fixture
+def staged(tmp_path):
+    """staged(kind, count, **kw) -> (folder of staged Parquet, the documents)."""
+
+    def make(kind: str, count: int = 20, files: int = 2, **kwargs):
+        documents = make_documents(kind, count, **kwargs)
+        folder = tmp_path / f"staged-{kind}"
+        stage_documents(documents, str(folder), files=files)
+        return folder, documents
+
+    return make

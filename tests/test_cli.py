@@ -1,0 +1,58 @@
+"""The command line: help that lists every key, clear errors, a run and a validate."""
+
+import subprocess
+import sys
+
+from pipelines.cli import main
+from schemas.config import PackConfig, describe_options
+
+
+def vlmdata(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_lists_every_config_key():
+    result = vlmdata("run", "pack", "--help")
+    assert result.returncode == 0
+    for key, _, _ in describe_options(PackConfig):
+        assert f"  {key} " in result.stdout, key
+    assert all(description for _, _, description in describe_options(PackConfig)), (
+        "every key has a description"
+    )
+
+
+def test_unknown_key_is_named(capsys):
+    assert main(["run", "pack", "dataset=x", "input=in", "kind=pair", "shards.max_sampels=3"]) == 2
+    assert "shards.max_sampels: unknown key" in capsys.readouterr().err
+
+
+def test_run_and_validate_end_to_end(staged, tmp_path):
+    folder, _ = staged("interleaved", 12)
+    config = tmp_path / "job.yaml"
+    config.write_text(f"dataset: web\ninput: {folder}\nkind: interleaved\noutput_dir: {tmp_path / 'out'}\n")
+    result = vlmdata("run", "pack", "--config", str(config), "executor.tasks=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "stage write_shards" in result.stderr  # the progress bar
+    assert "manifest.json" in result.stdout
+    check = vlmdata("validate", str(tmp_path / "out" / "web"))
+    assert check.returncode == 0 and "12 samples checked: ok" in check.stdout
+
+
+def test_failed_stage_names_stage_and_logs(tmp_path, capsys):
+    missing = tmp_path / "no-such-input"
+    code = main(
+        [
+            "run",
+            "pack",
+            "--no-progress",
+            f"input={missing}",
+            "kind=pair",
+            "dataset=x",
+            f"output_dir={tmp_path}",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "stage finalize" in err or "stage write_shards" in err
