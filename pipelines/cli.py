@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--documents", type=int, default=200, help="documents per kind [default: 200]")
     demo.add_argument(
-        "--executor", choices=["local", "ray"], default="local", help="executor [default: local]"
+        "--executor", choices=["local", "ray"], default="ray", help="executor [default: ray, embedded]"
     )
     return parser
 

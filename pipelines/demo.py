@@ -18,7 +18,7 @@ from schemas.validate import validate_dataset
 from synth.documents import make_documents
 
 
-def run_demo(out: str, documents: int = 200, executor: str = "local", progress: bool = True) -> int:
+def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bool = True) -> int:
     root = Path(out)
     problems = 0
     for kind in KINDS:

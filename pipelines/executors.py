@@ -14,6 +14,7 @@ from datatrove.io import get_datafolder
 
 from pipelines.progress import StageProgress
 from pipelines.stages import Stage
+from pipelines.steps.lifeline import die_with_parent
 from schemas.config import ExecutorConfig
 
 
@@ -29,7 +30,8 @@ def make_executor(
     stage: Stage, cfg: ExecutorConfig, dataset_dir: str, depends: PipelineExecutor | None = None
 ):
     workers = stage.workers if stage.workers != -1 else cfg.workers
-    common = dict(pipeline=stage.pipeline, tasks=stage.tasks, logging_dir=logging_dir(dataset_dir, stage))
+    pipeline = [die_with_parent, *stage.pipeline]
+    common = dict(pipeline=pipeline, tasks=stage.tasks, logging_dir=logging_dir(dataset_dir, stage))
     if cfg.kind == "local":
         return LocalPipelineExecutor(**common, workers=min(workers, stage.tasks) if workers > 0 else -1)
     if cfg.kind == "ray":

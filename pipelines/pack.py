@@ -9,10 +9,11 @@ from __future__ import annotations
 from datatrove.pipeline.base import PipelineStep
 
 from pipelines.stages import Stage
+from pipelines.steps import folder
 from pipelines.steps.finalize import FinalizeShards
 from pipelines.steps.shard_writer import ShardWriter
 from pipelines.steps.stage_io import StageReader
-from schemas.config import JobConfig, PackConfig
+from schemas.config import ConfigError, JobConfig, PackConfig
 
 
 def shard_stages(cfg: JobConfig, kind: str, reader: PipelineStep, tasks: int | None = None) -> list[Stage]:
@@ -35,4 +36,7 @@ def shard_stages(cfg: JobConfig, kind: str, reader: PipelineStep, tasks: int | N
 
 
 def build_pack(cfg: PackConfig) -> list[Stage]:
+    inputs = folder(cfg.input)
+    if not inputs.isdir("") or not inputs.list_files(glob_pattern="*.parquet"):
+        raise ConfigError(f"input={cfg.input}: no staged Parquet files (*.parquet) there")
     return shard_stages(cfg, cfg.kind, StageReader(cfg.input))

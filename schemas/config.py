@@ -29,7 +29,9 @@ class SlurmConfig(StrictModel):
 
 class ExecutorConfig(StrictModel):
     kind: Literal["local", "ray", "slurm"] = Field(
-        "local", description="local: datatrove's LocalPipelineExecutor; ray; slurm"
+        "ray",
+        description="ray: Ray cluster at ray_address / RAY_ADDRESS, else an embedded local Ray; "
+        "local: local processes; slurm: a chain of Slurm jobs",
     )
     tasks: int = Field(2, ge=1, description="tasks per parallel stage (input files are split among them)")
     workers: int = Field(-1, description="tasks run at once; -1 means as many as tasks")

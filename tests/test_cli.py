@@ -32,7 +32,7 @@ def test_run_and_validate_end_to_end(staged, tmp_path):
     folder, _ = staged("interleaved", 12)
     config = tmp_path / "job.yaml"
     config.write_text(f"dataset: web\ninput: {folder}\nkind: interleaved\noutput_dir: {tmp_path / 'out'}\n")
-    result = vlmdata("run", "pack", "--config", str(config), "executor.tasks=2")
+    result = vlmdata("run", "pack", "--config", str(config), "executor.tasks=2")  # default: embedded Ray
     assert result.returncode == 0, result.stderr[-2000:]
     assert "stage write_shards" in result.stderr  # the progress bar
     assert "manifest.json" in result.stdout
@@ -40,7 +40,7 @@ def test_run_and_validate_end_to_end(staged, tmp_path):
     assert check.returncode == 0 and "12 samples checked: ok" in check.stdout
 
 
-def test_failed_stage_names_stage_and_logs(tmp_path, capsys):
+def test_missing_input_is_named(tmp_path, capsys):
     missing = tmp_path / "no-such-input"
     code = main(
         [
@@ -53,6 +53,27 @@ def test_failed_stage_names_stage_and_logs(tmp_path, capsys):
             f"output_dir={tmp_path}",
         ]
     )
-    err = capsys.readouterr().err
     assert code == 2
-    assert "stage finalize" in err or "stage write_shards" in err
+    assert f"input={missing}: no staged Parquet files" in capsys.readouterr().err
+
+
+def test_failed_stage_names_stage_and_logs(staged, tmp_path, capsys):
+    folder, _ = staged("pair", 4)
+    (folder / "00000.parquet").write_bytes(b"PAR1 this is not parquet")
+    code = main(
+        [
+            "run",
+            "pack",
+            "--no-progress",
+            "--executor",
+            "local",
+            f"input={folder}",
+            "kind=pair",
+            "dataset=x",
+            f"output_dir={tmp_path / 'out'}",
+            "executor.workers=1",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "stage write_shards failed" in err and f"{tmp_path / 'out'}/x/_logs/write_shards/logs" in err

@@ -44,7 +44,7 @@ def test_sigkill_mid_shard_then_rerun(tmp_path):
     proc = run_cli(tmp_path / "in", tmp_path / "killed")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if list(shards.glob("*.tar")) and list(shards.glob("*.tar.tmp")):
+        if list(shards.glob("*.tar")) and list(shards.glob("*.tar.tmp-*")):
             break
         time.sleep(0.005)
     else:
@@ -55,7 +55,7 @@ def test_sigkill_mid_shard_then_rerun(tmp_path):
 
     assert not (tmp_path / "killed" / "ocr" / "manifest.json").exists()
     complete = list(shards.glob("*.tar"))
-    assert complete and list(shards.glob("*.tar.tmp"))
+    assert complete and list(shards.glob("*.tar.tmp-*"))
     for path in complete:  # every file named .tar is a whole shard
         with tarfile.open(path) as tar:
             assert len([m for m in tar.getmembers() if m.name.endswith(".json")]) == 10

@@ -45,7 +45,7 @@ def test_layout_names_and_adjacency(staged, tmp_path):
         assert all(mtime == 0 and uid == 0 and mode == 0o444 for _, mtime, uid, mode in rows)
         firsts = [n for i, (n, *_) in enumerate(rows) if i == 0 or keys[i] != keys[i - 1]]
         assert all(n.endswith(".json") for n in firsts)
-    assert not list((out / "shards").glob("*.tmp"))
+    assert not list((out / "shards").glob("*.tmp-*"))
     assert validate_dataset(str(out)).ok
 
 

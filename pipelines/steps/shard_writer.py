@@ -1,7 +1,7 @@
 """The shard writer: documents -> WebDataset tar shards, cut by size and sample count.
 
 Each task owns the shard names ``<dataset>-<rank>-*.tar``. A shard is written under a
-``.tar.tmp`` name and renamed when complete, so a killed task leaves nothing that looks
+``.tar.tmp-*`` name and renamed when complete, so a killed task leaves nothing that looks
 finished; the re-run of that task first removes whatever its rank left behind and then writes
 the same bytes again (tar headers carry no time, owner or order that could differ). When the
 task ends it writes a small index of its shards (sha256, counts) that the finalize stage turns
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import tarfile
 
 from datatrove.data import DocumentsPipeline
@@ -34,7 +36,10 @@ class _OpenShard:
 
     def __init__(self, folder, name: str):
         self.name = name
-        self.raw = folder.open(name + ".tmp", "wb")
+        # unique per attempt: a straggling duplicate of this task (a Ray retry racing an orphan)
+        # never renames another attempt's half-written file; the last complete rename wins
+        self.tmp_name = f"{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        self.raw = folder.open(self.tmp_name, "wb")
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.samples = self.words = self.images = 0
@@ -176,7 +181,7 @@ class ShardWriter(PipelineStep):
 
     def _finish(self, folder, shard: _OpenShard) -> ShardEntry:
         entry = shard.close()
-        folder.mv(shard.name + ".tmp", shard.name)
+        folder.mv(shard.tmp_name, shard.name)
         self.stat_update(StatKeys.SHARDS)
         self.stat_update(StatKeys.BYTES, value=entry.filesize)
         return entry
