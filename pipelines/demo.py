@@ -1,13 +1,21 @@
-"""The embedded demo: needs nothing but the checkout and runs what exists end to end.
+"""The embedded demo: needs nothing but the checkout, no network, and runs what exists end to end.
 
-For now it stages synthetic documents of every sample kind, packs each kind into shards with
-the ``pack`` job, and validates the result. (The crawl, PDF and QA jobs join it as they land.)
+1. writes the demo corpus (``synth.demo_corpus``): a WARC of web pages in three languages with
+   the cases the filters must catch, a caption list, PDFs made with pymupdf;
+2. starts the local web (``synth.local_web``) on 127.0.0.1 and checks it answers for every image
+   of the corpus under its original URL (the crawl jobs fetch them through it);
+3. stages synthetic documents of every sample kind and packs each into shards with the ``pack``
+   job, on the default executor (an embedded Ray), then validates every dataset.
+The crawl, PDF and QA jobs join step 3 as they land, reading the corpus of step 1.
 """
 
 from __future__ import annotations
 
+import http.client
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipelines.executors import run_stages
 from pipelines.pack import build_pack
@@ -15,30 +23,59 @@ from pipelines.staging import stage_documents
 from schemas.config import PackConfig, load_config
 from schemas.samples import KINDS
 from schemas.validate import validate_dataset
+from synth.demo_corpus import CorpusManifest, build_corpus
 from synth.documents import make_documents
+from synth.local_web import LocalWeb
+
+
+def check_local_web(web: LocalWeb, corpus: CorpusManifest) -> tuple[int, int]:
+    """GET every page image of the corpus through the local web with its original Host header;
+    returns (answered with an image, answered otherwise), the latter being the deliberate faults."""
+    ok = faulty = 0
+    for url in sorted({image for page in corpus.pages for image in page.images}):
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=5)
+        try:
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            connection.request("GET", path, headers={"Host": parts.hostname})
+            response = connection.getresponse()
+            body = response.read()
+            good = (
+                response.status == 200
+                and response.getheader("Content-Type", "").startswith("image/")
+                and body
+            )
+            ok, faulty = (ok + 1, faulty) if good else (ok, faulty + 1)
+        except (OSError, http.client.HTTPException):
+            faulty += 1
+        finally:
+            connection.close()
+    return ok, faulty
 
 
 def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bool = True) -> int:
     root = Path(out)
+    started = time.monotonic()
+    corpus = build_corpus(root / "corpus")
+    print(
+        f"corpus       {len(corpus.pages)} web pages, {len(corpus.captions)} captions, {len(corpus.pdfs)} PDFs  {root / 'corpus'}"
+    )
+    with LocalWeb() as web:
+        ok, faulty = check_local_web(web, corpus)
+        print(f"local web    {web.base_url}: {ok} corpus images served, {faulty} deliberate faults")
+
     problems = 0
     for kind in KINDS:
         staged = root / "inputs" / kind
         if not (staged / "00001.parquet").exists():
-            stage_documents(
-                make_documents(kind, documents, fmt="png" if kind == "ocr" else "jpg"), str(staged), files=2
-            )
+            fmt = "png" if kind == "ocr" else "jpg"  # OCR pages arrive as PNG: the writer re-encodes them
+            stage_documents(make_documents(kind, documents, fmt=fmt), str(staged), files=2)
         cfg = load_config(
             PackConfig,
             None,
-            [
-                f"dataset=demo-{kind}",
-                f"output_dir={root}",
-                f"input={staged}",
-                f"kind={kind}",
-                f"executor.kind={executor}",
-                "shards.max_samples=64",
-            ],
-        )
+            [f"dataset=demo-{kind}", f"output_dir={root}", f"input={staged}", f"kind={kind}",
+             f"executor.kind={executor}", "shards.max_samples=64"],
+        )  # fmt: skip
         run_stages(build_pack(cfg), cfg.executor, cfg.dataset_dir, progress=progress)
         report = validate_dataset(cfg.dataset_dir)
         problems += len(report.problems)
@@ -47,7 +84,10 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
             f"{kind:<12} {report.shards:>3} shards {report.samples:>5} samples  {status}  {cfg.dataset_dir}/manifest.json"
         )
     print(
-        f"\ndemo output: {root.resolve()} (inputs/ holds the staged documents; each dataset has shards/, manifest.json, _logs/)"
+        f"\ndemo finished in {time.monotonic() - started:.0f} s: {root.resolve()}\n"
+        "  corpus/   the generated WARC, caption list and PDFs (corpus.json says what each item tests)\n"
+        "  inputs/   staged documents of every kind\n"
+        "  demo-*/   one dataset per kind: shards/, manifest.json, sizes.json, _logs/"
     )
     return 1 if problems else 0
 

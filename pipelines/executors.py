@@ -8,14 +8,20 @@ at once, chained with datatrove's ``depends``, and run later on the cluster.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
 from datatrove.io import get_datafolder
+from loguru import logger
 
 from pipelines.progress import StageProgress
 from pipelines.stages import Stage
 from pipelines.steps.lifeline import die_with_parent
 from schemas.config import ExecutorConfig
+
+_SHARED_FS_WARNING = "Logging directory points to a local filesystem"
 
 
 class StageFailed(RuntimeError):
@@ -62,11 +68,19 @@ def make_executor(
 
 
 def init_ray(address: str | None) -> None:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray."""
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray.
+
+    On an embedded Ray every worker shares this machine's disk, so datatrove's warning that a
+    local logging directory must be shared across nodes does not apply and is silenced."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        logger.remove()
+        logger.add(
+            sys.stderr, level="INFO", filter=lambda record: _SHARED_FS_WARNING not in record["message"]
+        )
 
 
 def run_stages(stages: list[Stage], cfg: ExecutorConfig, dataset_dir: str, progress: bool = True) -> None:

@@ -23,6 +23,7 @@ def pack(input_dir: Path, out: Path, kind: str, dataset: str = "ds", *overrides:
             f"output_dir={out}",
             f"kind={kind}",
             f"dataset={dataset}",
+            "executor.kind=local",
             "executor.workers=1",
             *overrides,
         ],

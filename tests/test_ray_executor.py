@@ -22,6 +22,8 @@ def two_node_cluster():
     import ray
     from ray.cluster_utils import Cluster
 
+    if ray.is_initialized():  # an embedded Ray left by another test
+        ray.shutdown()
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "object_store_memory": 200 * 2**20, "include_dashboard": False},

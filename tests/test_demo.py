@@ -1,0 +1,27 @@
+"""`vlmdata demo` runs end to end on a fresh folder and leaves valid datasets of every kind."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from schemas.samples import KINDS
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_end_to_end(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "demo", "--out", str(tmp_path), "--documents", "30"],
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "PROBLEMS" not in result.stdout
+    assert "corpus images served, 3 deliberate faults" in result.stdout
+    for kind in KINDS:
+        manifest = json.loads((tmp_path / f"demo-{kind}" / "manifest.json").read_text())
+        assert manifest["kind"] == kind and manifest["totals"]["samples"] == 30
+    assert (tmp_path / "corpus" / "web" / "pages.warc.gz").stat().st_size > 10_000
