@@ -80,6 +80,76 @@ class PackConfig(JobConfig):
     kind: Literal["interleaved", "pair", "ocr", "qa"] = Field(..., description="sample kind of the documents")
 
 
+class NodeFilterConfig(StrictModel):
+    """Node level (OBELICS): drop one paragraph or image, keep the document."""
+
+    image_url_blocklist: list[str] = Field(
+        ["logo", "button", "icon", "plugin", "widget"],
+        description="drop images whose URL contains one of these",
+    )
+    image_formats: list[str] = Field(
+        ["jpg", "jpeg", "png", "webp"], description="drop images whose URL extension is another known format"
+    )
+    min_words: int = Field(4, ge=0, description="drop paragraphs with fewer words")
+    max_words: int = Field(1000, ge=1, description="drop paragraphs with more words")
+    max_char_10gram_repetition: float = Field(
+        0.1, ge=0, le=1, description="share of characters in repeated 10-grams"
+    )
+    max_word_5gram_repetition: float = Field(
+        0.1, ge=0, le=1, description="share of words in repeated 5-grams"
+    )
+    max_special_char_ratio: float = Field(
+        0.3, ge=0, le=1, description="share of non-letter, non-space characters"
+    )
+    min_stopword_ratio: float = Field(0.3, ge=0, le=1, description="share of words that are stopwords")
+    max_flagged_word_ratio: float = Field(0.01, ge=0, le=1, description="share of words on the flagged list")
+    min_punctuation_ratio: float = Field(0.001, ge=0, le=1, description="share of punctuation characters")
+    punctuation_min_words: int = Field(
+        12, ge=0, description="the punctuation rule applies from this many words"
+    )
+    max_spam_word_ratio: float = Field(
+        0.12, ge=0, le=1, description="drop paragraphs whose spam-word share reaches this"
+    )
+
+
+class DocFilterConfig(StrictModel):
+    """Document level (OBELICS): drop the whole document."""
+
+    min_images: int = Field(1, ge=0, description="fewest images a document may keep")
+    max_images: int = Field(30, ge=0, description="most images a document may keep")
+    min_words: int = Field(10, ge=0, description="fewest words")
+    max_words: int = Field(2000, ge=1, description="most words")
+    max_char_10gram_repetition: float = Field(
+        0.1, ge=0, le=1, description="share of characters in repeated 10-grams"
+    )
+    max_word_5gram_repetition: float = Field(
+        0.2, ge=0, le=1, description="share of words in repeated 5-grams"
+    )
+    max_special_char_ratio: float = Field(
+        0.275, ge=0, le=1, description="share of non-letter, non-space characters"
+    )
+    min_stopword_ratio: float = Field(0.35, ge=0, le=1, description="share of words that are stopwords")
+    max_flagged_word_ratio: float = Field(0.01, ge=0, le=1, description="share of words on the flagged list")
+    min_punctuation_ratio: float = Field(0.03, ge=0, le=1, description="share of punctuation characters")
+    languages: list[str] = Field(
+        ["en", "de", "fr"], description="keep documents in these languages (lid.176 codes)"
+    )
+    min_language_score: float = Field(0.8, ge=0, le=1, description="fastText score the language must reach")
+
+
+class InterleavedConfig(JobConfig):
+    """The ``interleaved`` job: WARC pages -> OBELICS-style interleaved documents."""
+
+    warcs: list[str] = Field(
+        default_factory=list, description="WARC/ARC files or globs (local paths or fsspec URLs, gzip or not)"
+    )
+    pointers: str | None = Field(
+        None, description="table (parquet/csv/jsonl) of WARC record pointers: columns file, offset, length"
+    )
+    node_filters: NodeFilterConfig = NodeFilterConfig()
+    doc_filters: DocFilterConfig = DocFilterConfig()
+
+
 class ConfigError(ValueError):
     """A configuration problem, with a message naming the file and key."""
 
