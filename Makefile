@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: setup demo test test-fast lint pack bench clean
+.PHONY: setup demo test test-fast lint pack interleaved bench clean
 
 setup: $(VENV)/.installed
 
@@ -34,8 +34,12 @@ lint: setup
 pack: setup
 	$(BIN)/vlmdata run pack --config $(or $(CONFIG),configs/pack.yaml) $(ARGS)
 
+interleaved: setup
+	$(BIN)/vlmdata run interleaved --config $(or $(CONFIG),configs/interleaved.yaml) $(ARGS)
+
 bench: setup
 	$(PY) benchmarks/bench_shards.py
+	$(PY) benchmarks/bench_extraction.py
 
 clean:
 	rm -rf demo-out out .pytest_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from pipelines.executors import StageFailed, run_stages
 from pipelines.jobs import JOBS, Job
@@ -72,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("dataset_dir", metavar="OUT/DATASET")
 
+    inspect = commands.add_parser(
+        "inspect-html",
+        help="print pages as extraction and the node-level filters leave them (JSON lines)",
+        description="One JSON line per file: the page in the OBELICS layout ({texts, images} aligned, "
+        "images as URLs) plus metadata, after extraction and the node-level filters (--raw: before them).",
+    )
+    inspect.add_argument("files", nargs="+", metavar="FILE", help="HTML files")
+    inspect.add_argument("--url", help="page URL for every file (relative images resolve against it)")
+    inspect.add_argument(
+        "--urls", metavar="MAP.json", help="JSON mapping file name -> URL (or -> {url: ...})"
+    )
+    inspect.add_argument("--raw", action="store_true", help="stop after extraction, before any filter")
+
     demo = commands.add_parser(
         "demo",
         help="run the embedded demo (no network, no inputs needed)",
@@ -105,7 +119,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg.executor.kind == "slurm":
         print(f"submitted to Slurm; logs under {cfg.dataset_dir}/_logs/")
         return 0
-    print(f"done in {time.monotonic() - started:.1f} s: {cfg.dataset_dir}/{MANIFEST}")
+    manifest = Path(cfg.dataset_dir) / MANIFEST
+    where = (
+        manifest
+        if manifest.exists()
+        else f"{cfg.dataset_dir} (staged documents under _stage/{stages[-1].name}/)"
+    )
+    print(f"done in {time.monotonic() - started:.1f} s: {where}")
     return 0
 
 
@@ -123,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "inspect-html":
+            from pipelines.inspect_html import run_inspect
+
+            return run_inspect(args.files, args.url, args.urls, args.raw)
         if args.command == "demo":
             from pipelines.demo import run_demo
 

@@ -4,23 +4,28 @@
    the cases the filters must catch, a caption list, PDFs made with pymupdf;
 2. starts the local web (``synth.local_web``) on 127.0.0.1 and checks it answers for every image
    of the corpus under its original URL (the crawl jobs fetch them through it);
-3. stages synthetic documents of every sample kind and packs each into shards with the ``pack``
+3. runs the ``interleaved`` job on the corpus WARC (extraction, language, node and document
+   filters; it ends at staged documents until image fetching lands);
+4. stages synthetic documents of every sample kind and packs each into shards with the ``pack``
    job, on the default executor (an embedded Ray), then validates every dataset.
-The crawl, PDF and QA jobs join step 3 as they land, reading the corpus of step 1.
+The pairs, PDF and QA jobs join as they land, reading the corpus of step 1.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipelines.executors import run_stages
+from pipelines.interleaved import build_interleaved
 from pipelines.pack import build_pack
 from pipelines.staging import stage_documents
-from schemas.config import PackConfig, load_config
+from schemas.config import InterleavedConfig, PackConfig, load_config
+from schemas.records import step_stats
 from schemas.samples import KINDS
 from schemas.validate import validate_dataset
 from synth.demo_corpus import CorpusManifest, build_corpus
@@ -64,6 +69,18 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
         ok, faulty = check_local_web(web, corpus)
         print(f"local web    {web.base_url}: {ok} corpus images served, {faulty} deliberate faults")
 
+    cfg = load_config(
+        InterleavedConfig, None,
+        ["dataset=demo-web", f"output_dir={root}", f"warcs=[{root / 'corpus/web/pages.warc.gz'}]", f"executor.kind={executor}"],
+    )  # fmt: skip
+    run_stages(build_interleaved(cfg), cfg.executor, cfg.dataset_dir, progress=progress)
+    stats = json.loads((Path(cfg.dataset_dir) / "_logs/extract/stats.json").read_text())
+    read = step_stats(stats, "WARC reader").get("documents", 0)
+    kept = step_stats(stats, "document filters").get("forwarded", 0)
+    print(
+        f"interleaved  {int(read)} pages read, {int(kept)} documents kept (images not fetched yet)  {cfg.dataset_dir}/_stage/extract/"
+    )
+
     problems = 0
     for kind in KINDS:
         staged = root / "inputs" / kind
@@ -87,6 +104,7 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
         f"\ndemo finished in {time.monotonic() - started:.0f} s: {root.resolve()}\n"
         "  corpus/   the generated WARC, caption list and PDFs (corpus.json says what each item tests)\n"
         "  inputs/   staged documents of every kind\n"
+        "  demo-web/ the interleaved job: _stage/extract/ (documents), _logs/, _excluded/ (what filters dropped)\n"
         "  demo-*/   one dataset per kind: shards/, manifest.json, sizes.json, _logs/"
     )
     return 1 if problems else 0

@@ -16,7 +16,10 @@ from warcio.warcwriter import WARCWriter
 
 
 def pack_pages(
-    pages: Iterable[tuple[str, bytes]], path: str | Path, date: str = "2024-01-01T00:00:00Z", gzip: bool = True
+    pages: Iterable[tuple[str, bytes]],
+    path: str | Path,
+    date: str = "2024-01-01T00:00:00Z",
+    gzip: bool = True,
 ) -> int:
     """Write (url, html bytes) pairs as WARC response records; returns the number written.
 
@@ -25,7 +28,11 @@ def pack_pages(
     with open(path, "wb") as out:
         writer = WARCWriter(out, gzip=gzip)
         for url, body in pages:
-            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+            http = StatusAndHeaders(
+                "200 OK",
+                [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+                protocol="HTTP/1.1",
+            )
             record_id = f"<urn:uuid:{hashlib.sha1(url.encode()).hexdigest()[:32]}>"
             record = writer.create_warc_record(
                 url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http,
@@ -40,4 +47,8 @@ def shared_web_pages(web_dir: str | Path) -> list[tuple[str, str, bytes]]:
     """(file name, url, html bytes) for every page of ``shared/data/web`` (pages.json gives URLs)."""
     web_dir = Path(web_dir)
     urls = {name: entry["url"] for name, entry in json.loads((web_dir / "pages.json").read_text()).items()}
-    return [(p.name, urls[p.name], p.read_bytes()) for p in sorted((web_dir / "html").glob("*.html")) if p.name in urls]
+    return [
+        (p.name, urls[p.name], p.read_bytes())
+        for p in sorted((web_dir / "html").glob("*.html"))
+        if p.name in urls
+    ]
