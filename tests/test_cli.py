@@ -1,5 +1,6 @@
 """The command line: help that lists every key, clear errors, a run and a validate."""
 
+import json
 import subprocess
 import sys
 
@@ -77,3 +78,22 @@ def test_failed_stage_names_stage_and_logs(staged, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "stage write_shards failed" in err and f"{tmp_path / 'out'}/x/_logs/write_shards/logs" in err
+
+
+def test_inspect_html_on_a_real_page(tmp_path):
+    from tests.helpers import SHARED_DATA
+
+    page = SHARED_DATA / "web/html/adac.de.kindersitze.html"
+    urls = SHARED_DATA / "web/pages.json"
+    raw = vlmdata("inspect-html", str(page), "--urls", str(urls), "--raw")
+    filtered = vlmdata("inspect-html", str(page), "--urls", str(urls))
+    assert raw.returncode == 0 and filtered.returncode == 0, raw.stderr[-2000:]
+    before, after = json.loads(raw.stdout), json.loads(filtered.stdout)
+    assert before["url"].startswith("https://www.adac.de/") and before["charset"]
+    assert len(before["texts"]) == len(before["images"]) and len(after["texts"]) == len(after["images"])
+    # node filters only remove nodes; the texts that survive appear in the raw extraction in order
+    kept = [t for t in after["texts"] if t]
+    raw_texts = [t for t in before["texts"] if t]
+    assert kept and len(kept) < len(raw_texts) and all(t in raw_texts for t in kept)
+    assert after["metadata"]["lang"] == "de"
+    assert "Grenzwert der Richtlinie 2014/79/EU" in " ".join(kept)

@@ -8,7 +8,8 @@ from datatrove.data import Document, MediaType
 
 from benchmarks.bench_extraction import Score, load_pages, score_page
 from pipelines.steps.html_extract import HtmlExtractor
-from pipelines.steps.html_simplify import Extraction, extract_nodes, image_source, parse_srcset
+from pipelines.steps.html_images import image_source, parse_srcset
+from pipelines.steps.html_simplify import Extraction, extract_nodes
 from schemas.samples import nodes_to_text
 
 URL = "https://news.example.org/2024/story.html"
