@@ -3,7 +3,7 @@
 After the node filters, OBELICS (arXiv 2306.16527, appendix "document-level filtering") drops
 documents with too few or too many images or words, and documents whose whole text is
 repetitive, full of special characters, poor in stopwords, rich in flagged (adult) words or
-poor in punctuation. The statistics are those of :mod:`filters.text_stats`, on ``doc.text``.
+poor in punctuation. The text rules are those of :mod:`filters.text_rules`, run on ``doc.text``.
 """
 
 from __future__ import annotations
@@ -11,30 +11,12 @@ from __future__ import annotations
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from filters.text_stats import (
-    char_ngram_repetition,
-    punctuation_ratio,
-    special_char_ratio,
-    word_list_ratio,
-    word_ngram_repetition,
-    words,
-)
-from filters.wordlists import load_wordlist
+from filters.text_rules import TEXT_REASONS, WORDLIST_RULES, first_failing_rule, rule_wordlists
+from filters.text_stats import words
 from schemas.config import DocFilterConfig
 
 # Reasons, in the order the rules run (the first failing rule names the drop).
-DOCUMENT_REASONS = (
-    "too_few_images",
-    "too_many_images",
-    "too_few_words",
-    "too_many_words",
-    "char_repetition",
-    "word_repetition",
-    "special_characters",
-    "stopwords",
-    "flagged_words",
-    "punctuation",
-)
+DOCUMENT_REASONS = ("too_few_images", "too_many_images", *TEXT_REASONS)
 
 
 def count_images(doc: Document) -> int:
@@ -75,27 +57,10 @@ class DocumentQualityFilter(BaseFilter):
         if n_images > cfg.max_images:
             return "too_many_images", n_images
         text = doc.text
-        tokens = words(text)
-        n_words = len(tokens)
-        if n_words < cfg.min_words:
-            return "too_few_words", n_words
-        if n_words > cfg.max_words:
-            return "too_many_words", n_words
-        if (value := char_ngram_repetition(text, 10)) > cfg.max_char_10gram_repetition:
-            return "char_repetition", value
-        if (value := word_ngram_repetition(tokens, 5)) > cfg.max_word_5gram_repetition:
-            return "word_repetition", value
-        if (value := special_char_ratio(text)) > cfg.max_special_char_ratio:
-            return "special_characters", value
         lang = str(doc.metadata.get("lang") or "und")
-        if (wordset := load_wordlist("stopwords", lang)) is None:
-            self.stat_update(f"skipped_stopwords_{lang}")
-        elif (value := word_list_ratio(tokens, wordset)) < cfg.min_stopword_ratio:
-            return "stopwords", value
-        if (wordset := load_wordlist("flagged", lang)) is None:
-            self.stat_update(f"skipped_flagged_words_{lang}")
-        elif (value := word_list_ratio(tokens, wordset)) > cfg.max_flagged_word_ratio:
-            return "flagged_words", value
-        if (value := punctuation_ratio(text, n_words)) < cfg.min_punctuation_ratio:
-            return "punctuation", value
-        return None
+        skipped: set[str] = set()
+        failure = first_failing_rule(text, words(text), cfg, rule_wordlists(lang), skipped)
+        for rule in WORDLIST_RULES:  # in the order the rules run
+            if rule in skipped:
+                self.stat_update(f"skipped_{rule}_{lang}")
+        return failure

@@ -20,15 +20,8 @@ from urllib.parse import urlsplit
 from datatrove.data import Document, DocumentsPipeline, Media
 from datatrove.pipeline.base import PipelineStep
 
-from filters.text_stats import (
-    char_ngram_repetition,
-    punctuation_ratio,
-    special_char_ratio,
-    word_list_ratio,
-    word_ngram_repetition,
-    words,
-)
-from filters.wordlists import load_wordlist
+from filters.text_rules import SPAM_REASON, TEXT_REASONS, WordLists, first_failing_rule, rule_wordlists
+from filters.text_stats import words
 from schemas.config import NodeFilterConfig
 from schemas.samples import nodes_to_text
 
@@ -40,20 +33,8 @@ KNOWN_IMAGE_EXTENSIONS = frozenset(
 )
 # Reasons, in the order the rules run; the stats are paragraphs_dropped_<reason> and
 # images_dropped_<reason>, the exclusion records say paragraph_<reason> / image_<reason>.
-PARAGRAPH_REASONS = (
-    "too_few_words",
-    "too_many_words",
-    "char_repetition",
-    "word_repetition",
-    "special_characters",
-    "stopwords",
-    "flagged_words",
-    "punctuation",
-    "spam_words",
-)
+PARAGRAPH_REASONS = (*TEXT_REASONS, SPAM_REASON)
 IMAGE_REASONS = ("missing_media", "url_blocklist", "format")
-# Word-list rules and the kind of list each reads (filters.wordlists).
-WORDLIST_RULES = {"stopwords": "stopwords", "flagged_words": "flagged", "spam_words": "spam"}
 
 
 def url_extension(url: str) -> str:
@@ -100,7 +81,7 @@ class NodeFilters(PipelineStep):
             self.stat_update("documents_without_nodes")
             return
         lang = str(doc.metadata.get("lang") or "und")
-        lists = {rule: load_wordlist(kind, lang) for rule, kind in WORDLIST_RULES.items()}
+        lists = rule_wordlists(lang)
         skipped: set[str] = set()
         kept_nodes, dropped_media = [], set()
         counts = {"paragraphs_in": 0, "paragraphs_out": 0, "images_in": 0, "images_out": 0}
@@ -136,41 +117,22 @@ class NodeFilters(PipelineStep):
         if len(kept_nodes) < len(nodes):
             _replace_nodes(doc, kept_nodes, dropped_media)
 
-    def paragraph_failure(
-        self, text: str, lists: dict[str, frozenset[str] | None], skipped: set[str]
-    ) -> tuple[str, float] | None:
-        """(reason, measured value) of the first rule ``text`` fails, or None when it passes.
+    def paragraph_failure(self, text: str, lists: WordLists, skipped: set[str]) -> tuple[str, float] | None:
+        """(reason, measured value) of the first rule ``text`` fails, or None when it passes: the
+        shared text rules (:func:`filters.text_rules.first_failing_rule`), punctuation from
+        ``punctuation_min_words`` words, then the spam-word rule.
 
         A word-list rule whose list is None is skipped and its name added to ``skipped``."""
         cfg = self.cfg
-        tokens = words(text)
-        n_words = len(tokens)
-        if n_words < cfg.min_words:
-            return "too_few_words", n_words
-        if n_words > cfg.max_words:
-            return "too_many_words", n_words
-        if (value := char_ngram_repetition(text, 10)) > cfg.max_char_10gram_repetition:
-            return "char_repetition", value
-        if (value := word_ngram_repetition(tokens, 5)) > cfg.max_word_5gram_repetition:
-            return "word_repetition", value
-        if (value := special_char_ratio(text)) > cfg.max_special_char_ratio:
-            return "special_characters", value
-        if (wordset := lists["stopwords"]) is None:
-            skipped.add("stopwords")
-        elif (value := word_list_ratio(tokens, wordset)) < cfg.min_stopword_ratio:
-            return "stopwords", value
-        if (wordset := lists["flagged_words"]) is None:
-            skipped.add("flagged_words")
-        elif (value := word_list_ratio(tokens, wordset)) > cfg.max_flagged_word_ratio:
-            return "flagged_words", value
-        if n_words >= cfg.punctuation_min_words:
-            if (value := punctuation_ratio(text, n_words)) < cfg.min_punctuation_ratio:
-                return "punctuation", value
-        if (wordset := lists["spam_words"]) is None:
-            skipped.add("spam_words")
-        elif (value := word_list_ratio(tokens, wordset)) >= cfg.max_spam_word_ratio:
-            return "spam_words", value
-        return None
+        return first_failing_rule(
+            text,
+            words(text),
+            cfg,
+            lists,
+            skipped,
+            punctuation_min_words=cfg.punctuation_min_words,
+            max_spam_word_ratio=cfg.max_spam_word_ratio,
+        )
 
     def image_failure(self, media: Media | None) -> tuple[str, str] | None:
         """(reason, what matched) of the first image rule failed, or None when the image stays."""

@@ -15,35 +15,17 @@ from selectolax.lexbor import LexborHTMLParser
 from filters.document_filters import DOCUMENT_REASONS, DocumentQualityFilter, count_images
 from filters.language import LanguageFilter, LanguageTagger
 from filters.node_filters import NodeFilters
-from filters.text_stats import (
-    char_ngram_repetition,
-    punctuation_ratio,
-    special_char_ratio,
-    word_list_ratio,
-    word_ngram_repetition,
-    words,
-)
+from filters.text_stats import word_ngram_repetition, words
 from filters.wordlists import load_wordlist
 from pipelines.steps.exclusions import ExclusionRecorder
 from schemas.config import DocFilterConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
+from tests.filter_helpers import FLAGGED, PERMISSIVE_TEXT_RULES, TEXT_RULES, run_step
 from tests.helpers import SHARED_DATA
 from tests.test_filters_text_stats import LANGS, MORE_SENTENCES, SENTENCES
 
-PERMISSIVE = dict(
-    min_images=0,
-    max_images=1000,
-    min_words=0,
-    max_words=1_000_000,
-    max_char_10gram_repetition=1,
-    max_word_5gram_repetition=1,
-    max_special_char_ratio=1,
-    min_stopword_ratio=0,
-    max_flagged_word_ratio=1,
-    min_punctuation_ratio=0,
-)
-FLAGGED = {"en": "porn", "de": "porno", "fr": "porno"}
+PERMISSIVE = dict(min_images=0, max_images=1000, **PERMISSIVE_TEXT_RULES)
 
 
 def make_doc(
@@ -60,9 +42,7 @@ def make_doc(
 
 
 def run(docs: list[Document], cfg: DocFilterConfig | None = None, writer=None):
-    step = DocumentQualityFilter(cfg or DocFilterConfig(), exclusion_writer=writer)
-    out = list(step.run(iter(docs)))
-    return out, {key: stat.total for key, stat in step.stats.stats.items()}
+    return run_step(DocumentQualityFilter(cfg or DocFilterConfig(), exclusion_writer=writer), docs)
 
 
 def reasons(stats: dict) -> list[str]:
@@ -76,28 +56,6 @@ def probe(lang: str) -> list[str]:
     return [SENTENCES[lang], f"{MORE_SENTENCES[lang]} {first}. 2019 {FLAGGED[lang]}."]
 
 
-RULES = [  # (config field, kind, reason, measure(text, lang)); images are counted separately
-    ("min_words", "min", "too_few_words", lambda t, lang: len(words(t))),
-    ("max_words", "max", "too_many_words", lambda t, lang: len(words(t))),
-    ("max_char_10gram_repetition", "max", "char_repetition", lambda t, lang: char_ngram_repetition(t)),
-    ("max_word_5gram_repetition", "max", "word_repetition", lambda t, lang: word_ngram_repetition(words(t))),
-    ("max_special_char_ratio", "max", "special_characters", lambda t, lang: special_char_ratio(t)),
-    (
-        "min_stopword_ratio",
-        "min",
-        "stopwords",
-        lambda t, lang: word_list_ratio(words(t), load_wordlist("stopwords", lang)),
-    ),
-    (
-        "max_flagged_word_ratio",
-        "max",
-        "flagged_words",
-        lambda t, lang: word_list_ratio(words(t), load_wordlist("flagged", lang)),
-    ),
-    ("min_punctuation_ratio", "min", "punctuation", lambda t, lang: punctuation_ratio(t)),
-]
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("lang", LANGS)
 def test_real_documents_pass_the_default_rules(lang):
@@ -108,7 +66,9 @@ def test_real_documents_pass_the_default_rules(lang):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("field,kind,reason,measure", RULES, ids=[rule[0] for rule in RULES])
+@pytest.mark.parametrize(  # the text rules; images are counted separately
+    "field,kind,reason,measure", TEXT_RULES, ids=[rule[0] for rule in TEXT_RULES]
+)
 def test_each_rule_at_its_threshold(lang, field, kind, reason, measure):
     doc = make_doc(probe(lang), lang)
     value = measure(doc.text, lang)

@@ -9,35 +9,17 @@ import pytest
 from datatrove.data import Document, Media
 
 from filters.node_filters import PARAGRAPH_REASONS, NodeFilters, url_extension
-from filters.text_stats import (
-    char_ngram_repetition,
-    punctuation_ratio,
-    special_char_ratio,
-    word_list_ratio,
-    word_ngram_repetition,
-    words,
-)
+from filters.text_stats import char_ngram_repetition, special_char_ratio, word_list_ratio, words
 from filters.wordlists import load_wordlist
 from pipelines.steps.exclusions import ExclusionRecorder
 from schemas.config import NodeFilterConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
+from tests.filter_helpers import FLAGGED, PERMISSIVE_TEXT_RULES, TEXT_RULES, run_step
 from tests.test_filters_text_stats import LANGS, MORE_SENTENCES, SENTENCES
 
 # Every rule off: a boundary test turns one rule on at the measured value.
-PERMISSIVE = dict(
-    min_words=0,
-    max_words=1_000_000,
-    max_char_10gram_repetition=1,
-    max_word_5gram_repetition=1,
-    max_special_char_ratio=1,
-    min_stopword_ratio=0,
-    max_flagged_word_ratio=1,
-    min_punctuation_ratio=0,
-    punctuation_min_words=0,
-    max_spam_word_ratio=1,
-)
-FLAGGED = {"en": "porn", "de": "porno", "fr": "porno"}
+PERMISSIVE = dict(**PERMISSIVE_TEXT_RULES, punctuation_min_words=0, max_spam_word_ratio=1)
 SPAM = ("newsletter", "cookies", "facebook")  # on the spam list of en, de and fr
 
 
@@ -61,9 +43,7 @@ def image(url: str) -> Media:
 
 
 def run(docs: list[Document], cfg: NodeFilterConfig | None = None, writer=None):
-    step = NodeFilters(cfg or NodeFilterConfig(), exclusion_writer=writer)
-    out = list(step.run(iter(docs)))
-    return out, {key: stat.total for key, stat in step.stats.stats.items()}
+    return run_step(NodeFilters(cfg or NodeFilterConfig(), exclusion_writer=writer), docs)
 
 
 def kept_texts(doc: Document) -> list[str]:
@@ -78,27 +58,9 @@ def probe(lang: str) -> str:
     return f"{text} {first}. 2019 {FLAGGED[lang]} {SPAM[0]}."
 
 
-# (config field, kind, reason, measure(text, lang)); a "max" rule drops above its value (spam:
-# at its value), a "min" rule below it.
+# The shared text rules, then spam, which drops at its value.
 RULES = [
-    ("min_words", "min", "too_few_words", lambda t, lang: len(words(t))),
-    ("max_words", "max", "too_many_words", lambda t, lang: len(words(t))),
-    ("max_char_10gram_repetition", "max", "char_repetition", lambda t, lang: char_ngram_repetition(t)),
-    ("max_word_5gram_repetition", "max", "word_repetition", lambda t, lang: word_ngram_repetition(words(t))),
-    ("max_special_char_ratio", "max", "special_characters", lambda t, lang: special_char_ratio(t)),
-    (
-        "min_stopword_ratio",
-        "min",
-        "stopwords",
-        lambda t, lang: word_list_ratio(words(t), load_wordlist("stopwords", lang)),
-    ),
-    (
-        "max_flagged_word_ratio",
-        "max",
-        "flagged_words",
-        lambda t, lang: word_list_ratio(words(t), load_wordlist("flagged", lang)),
-    ),
-    ("min_punctuation_ratio", "min", "punctuation", lambda t, lang: punctuation_ratio(t)),
+    *TEXT_RULES,
     (
         "max_spam_word_ratio",
         "spam",
