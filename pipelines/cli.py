@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.executors import StageFailed, run_stages
+from pipelines.executors import StageFailed, configure_logging, run_stages
 from pipelines.jobs import JOBS, Job
 from schemas.config import ConfigError, describe_options, load_config
 from schemas.manifest import MANIFEST
@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
         sub.add_argument(
+            "--log-level",
+            default="WARNING",
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            help="driver log level; INFO prints datatrove's per-step statistics [default: WARNING]",
+        )
+        sub.add_argument(
             "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. executor.tasks=4"
         )
 
@@ -98,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--executor", choices=["local", "ray"], default="ray", help="executor [default: ray, embedded]"
     )
+    demo.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="driver log level [default: WARNING]",
+    )
     return parser
 
 
@@ -109,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.ray_address:
         overrides.append(f"executor.ray_address={args.ray_address}")
     cfg = load_config(job.config_model, args.config, overrides)
+    configure_logging(args.log_level, cfg.executor)
     stages = job.build(cfg)
     started = time.monotonic()
     print(
@@ -150,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from pipelines.demo import run_demo
 
+            configure_logging(args.log_level)
             return run_demo(args.out, args.documents, args.executor)
         return cmd_validate(args)
     except (ConfigError, StageFailed) as error:

@@ -68,19 +68,26 @@ def make_executor(
 
 
 def init_ray(address: str | None) -> None:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray.
-
-    On an embedded Ray every worker shares this machine's disk, so datatrove's warning that a
-    local logging directory must be shared across nodes does not apply and is silenced."""
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
-    if not (address or os.environ.get("RAY_ADDRESS")):
-        logger.remove()
-        logger.add(
-            sys.stderr, level="INFO", filter=lambda record: _SHARED_FS_WARNING not in record["message"]
-        )
+
+
+def configure_logging(level: str, cfg: ExecutorConfig | None = None) -> None:
+    """Driver-side logging: datatrove's per-step statistics are INFO (and always in
+    ``_logs/<stage>/``), so the default WARNING keeps the terminal to progress bars and results.
+
+    On an embedded Ray every worker shares this machine's disk, so datatrove's warning that a
+    local logging directory must be shared across nodes does not apply and is silenced."""
+    embedded = not ((cfg is not None and cfg.ray_address) or os.environ.get("RAY_ADDRESS"))
+    logger.remove()
+    logger.add(
+        sys.stderr,
+        level=level.upper(),
+        filter=lambda record: not (embedded and _SHARED_FS_WARNING in record["message"]),
+    )
 
 
 def run_stages(stages: list[Stage], cfg: ExecutorConfig, dataset_dir: str, progress: bool = True) -> None:

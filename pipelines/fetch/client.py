@@ -1,0 +1,323 @@
+"""The fetcher: polite, bounded, SSRF-safe HTTP GETs with aiohttp, one `FetchResult` per URL.
+
+Each URL ends either with a body or with exactly one failure reason, so a stage can count
+failures by class:
+
+    timeout, dns, refused_address, scheme, invalid_url, http_<status>, too_large,
+    too_many_redirects, connection, noai, truncated
+
+What it guarantees: concurrency bounded overall and per host; connect/total timeouts per request
+and a per-URL deadline (the straggler cut-off); bodies streamed under a byte cap (also without a
+Content-Length, or when the body never ends); redirects followed by hand, each hop's host checked
+by the address policy again; retries with exponential backoff on 429/503 (honouring Retry-After,
+capped) and on connection errors and timeouts; other statuses are final. aiohttp connects only to
+the address `Resolver` checked: the connector's resolver IS our resolver (`CheckedResolver`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from pipelines.fetch.resolver import AddressPolicy, FetchAddressError, Resolver
+
+RETRY_STATUSES = frozenset({429, 503})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+NOAI_TOKENS = frozenset({"noai", "noimageai"})
+_CHUNK = 64 * 1024
+
+
+@dataclass
+class FetchConfig:
+    """Everything the fetcher is told; one object so a stage passes it through unchanged."""
+
+    concurrency: int = 64  # requests in flight overall
+    per_host: int = 4  # requests in flight per host (URL host name, before overrides)
+    connect_timeout: float = 10.0  # seconds to open a connection
+    total_timeout: float = 30.0  # seconds for one request, headers and body
+    deadline: float = 120.0  # seconds for one URL, retries and backoff included (straggler cut-off)
+    max_bytes: int = 20 * 1024 * 1024  # body cap; more is `too_large`
+    max_redirects: int = 5
+    max_attempts: int = 3  # tries per hop for retryable failures (429, 503, connection, timeout)
+    backoff_base: float = 0.5  # first backoff in seconds, doubled per retry
+    backoff_max: float = 10.0
+    retry_after_max: float = 30.0  # a larger Retry-After is cut to this
+    user_agent: str = "vlmdata-fetcher/0.1 (+https://github.com/vlmdata)"
+    allow_private: bool = False  # let URLs reach private/loopback addresses (never for crawls)
+    resolver_override: dict[str, tuple[str, int]] = field(default_factory=dict)  # tests and demo
+    dns_ttl: float = 300.0
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """What fetching one URL gave: the body, or the reason there is none."""
+
+    url: str
+    final_url: str
+    status: int | None = None
+    content_type: str | None = None
+    body: bytes | None = None
+    failure: str | None = None
+    attempts: int = 0  # requests sent for this URL: retries and redirect hops included
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class _Failure(Exception):
+    """One try ended without a body; `retry_after` is set when the failure may be retried."""
+
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after  # None: final; 0: retry after backoff; > 0: server asked
+
+
+class CheckedResolver(AbstractResolver):
+    """aiohttp's resolver, answering with the address our `Resolver` checked (and the override's port).
+
+    aiohttp's TCPConnector connects to `host`/`port` of what this returns, so the connection goes to
+    the checked address and never to a second DNS answer.
+    """
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = await self.resolver.resolve(host, port)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address.ip,
+                port=address.port,
+                family=address.family,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or HTTP date), capped; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), cap)
+
+
+def _noai(headers: Iterable[str]) -> bool:
+    """Whether X-Robots-Tag values opt out of AI use (`noai`, `noimageai`, also as `bot: noai`)."""
+    for value in headers:
+        for directive in value.lower().split(","):
+            if directive.strip().rsplit(":", 1)[-1].strip() in NOAI_TOKENS:
+                return True
+    return False
+
+
+class Fetcher:
+    """Fetches URLs under one `FetchConfig`; use as `async with Fetcher(config) as fetcher:`.
+
+    `resolver` replaces the one built from the config (tests pass one with a fake lookup).
+    """
+
+    def __init__(self, config: FetchConfig | None = None, resolver: Resolver | None = None) -> None:
+        self.config = config or FetchConfig()
+        self.resolver = resolver or Resolver(
+            AddressPolicy(self.config.allow_private), self.config.resolver_override, self.config.dns_ttl
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._rng = random.Random()
+
+    async def __aenter__(self) -> Fetcher:
+        cfg = self.config
+        connector = aiohttp.TCPConnector(
+            resolver=CheckedResolver(self.resolver),
+            use_dns_cache=False,  # every connection asks CheckedResolver, which caches and checks
+            limit=cfg.concurrency,
+            limit_per_host=cfg.per_host,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=cfg.total_timeout, connect=cfg.connect_timeout),
+            headers={"User-Agent": cfg.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,  # no proxy from the environment: it would connect where we did not check
+        )
+        self._slots = asyncio.Semaphore(cfg.concurrency)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    async def fetch_many(self, urls: Sequence[str]) -> list[FetchResult]:
+        """Fetch all `urls` concurrently (within the bounds); results in the order of `urls`.
+
+        Every URL gets a task at once: callers hand over batches (a partition's worth), not millions.
+        """
+        return list(await asyncio.gather(*(self.fetch(url) for url in urls)))
+
+    async def fetch(self, url: str) -> FetchResult:
+        """Fetch one URL: a body, or a failure reason; never raises for anything the network does."""
+        result = FetchResult(url=url, final_url=url)
+        start = time.monotonic()
+        try:
+            await asyncio.wait_for(self._follow(result), timeout=self.config.deadline)
+        except asyncio.TimeoutError:
+            result.failure, result.body = "timeout", None
+        result.elapsed = time.monotonic() - start
+        return result
+
+    async def _follow(self, result: FetchResult) -> None:
+        """Fill `result` by following redirects and retrying, each hop checked again."""
+        cfg = self.config
+        try:
+            current = URL(result.url)
+        except (ValueError, TypeError):
+            result.failure = "invalid_url"
+            return
+        hops = 0
+        tries = 0  # tries of the current hop
+        while True:
+            result.final_url = str(current)
+            try:
+                if current.scheme not in ("http", "https"):
+                    raise _Failure("scheme")
+                if not current.host:
+                    raise _Failure("invalid_url")
+                await self.resolver.resolve(current.host, current.port or 0)  # refuse before any request
+                tries += 1
+                result.attempts += 1
+                location = await self._get(current, result)
+            except FetchAddressError as error:
+                result.failure = error.reason
+                return
+            except _Failure as failure:
+                result.status = failure.status if failure.status is not None else result.status
+                if failure.retry_after is None or tries >= cfg.max_attempts:
+                    result.failure = failure.reason
+                    return
+                backoff = min(cfg.backoff_base * 2 ** (tries - 1), cfg.backoff_max)
+                await asyncio.sleep(failure.retry_after or backoff * (0.5 + self._rng.random() / 2))
+                continue
+            if location is None:
+                return
+            hops += 1
+            if hops > cfg.max_redirects:
+                result.failure = "too_many_redirects"
+                return
+            try:
+                current = current.join(URL(location))
+            except (ValueError, TypeError):
+                result.failure = "invalid_url"
+                return
+            tries = 0
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        slot = self._host_slots.get(host)
+        if slot is None:
+            slot = self._host_slots[host] = asyncio.Semaphore(self.config.per_host)
+        return slot
+
+    async def _get(self, url: URL, result: FetchResult) -> str | None:
+        """One GET: fills `result` and returns None, or returns a redirect's Location; raises `_Failure`."""
+        if self._session is None or self._slots is None:
+            raise RuntimeError("Fetcher used outside `async with Fetcher(config) as fetcher`")
+        async with (
+            self._host_slot(url.host or ""),
+            self._slots,
+        ):  # host first: a busy host holds no global slot
+            try:
+                async with self._session.get(url, allow_redirects=False) as response:
+                    return await self._read(response, result)
+            except _Failure:
+                raise
+            except aiohttp.ClientConnectorDNSError as error:
+                if isinstance(error.os_error, FetchAddressError):  # the connector's own check refused it
+                    raise type(error.os_error)(str(error.os_error)) from error
+                raise _Failure("dns") from error
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as error:
+                raise _Failure("timeout", retry_after=0) from error
+            except aiohttp.ClientPayloadError as error:
+                reason = _payload_reason(error)  # a reset mid-body is retried, a short body is final
+                raise _Failure(reason, retry_after=0 if reason == "connection" else None) from error
+            except (aiohttp.ClientError, OSError) as error:
+                raise _Failure("connection", retry_after=0) from error
+
+    async def _read(self, response: aiohttp.ClientResponse, result: FetchResult) -> str | None:
+        cfg = self.config
+        status = response.status
+        result.status = status
+        result.content_type = response.headers.get("Content-Type")
+        if status in REDIRECT_STATUSES and "Location" in response.headers:
+            return response.headers["Location"]
+        if status in RETRY_STATUSES:
+            wait = _retry_after(response.headers.get("Retry-After"), cfg.retry_after_max)
+            raise _Failure(f"http_{status}", status, retry_after=wait or 0)
+        if not 200 <= status < 300:
+            raise _Failure(f"http_{status}", status)
+        if _noai(response.headers.getall("X-Robots-Tag", [])):
+            response.close()  # do not download what we may not use
+            raise _Failure("noai", status)
+        length = response.content_length
+        if length is not None and length > cfg.max_bytes:
+            response.close()
+            raise _Failure("too_large", status)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            body += chunk
+            if len(body) > cfg.max_bytes:
+                response.close()  # cut the connection: an endless body would never drain
+                raise _Failure("too_large", status)
+        if length is not None and len(body) < length:
+            raise _Failure("truncated", status)
+        result.body = bytes(body)
+        return None
+
+
+def _payload_reason(error: aiohttp.ClientPayloadError) -> str:
+    """`truncated` when the server closed cleanly short of Content-Length, `connection` when it reset."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):
+            return "connection"
+        cause = cause.__cause__ or cause.__context__
+    return "connection" if "reset" in str(error).lower() else "truncated"
+
+
+def fetch_all(urls: Sequence[str], config: FetchConfig | None = None) -> list[FetchResult]:
+    """Fetch `urls` from synchronous code (a datatrove step) in a fresh event loop; results in order."""
+
+    async def run() -> list[FetchResult]:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch_many(urls)
+
+    return asyncio.run(run())

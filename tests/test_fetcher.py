@@ -1,0 +1,383 @@
+"""The fetcher core against the real local web server: SSRF refusals, faults -> reasons, bounds, decoding.
+
+Every request goes to 127.0.0.1 (through a resolver override, or a stub lookup that is refused
+before connecting); timeouts and byte caps are small so each test ends in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from PIL import Image
+
+from pipelines.fetch import AddressPolicy, FetchConfig, Fetcher, Resolver, decode_image, fetch_all
+from pipelines.fetch.client import CheckedResolver
+from pipelines.fetch.resolver import RefusedAddress
+from synth.local_web import LocalWeb
+
+PILLOW_IMAGES = Path("/work/shared/data/images/pillow")
+PUBLIC_IP = "93.184.216.34"  # only ever returned by a stub lookup; never connected to
+REASONS = {"not_an_image", "decode_error", "bomb"}
+
+
+@pytest.fixture(scope="module")
+def web_server():
+    with LocalWeb() as server:
+        yield server
+
+
+def config(server: LocalWeb, **changes) -> FetchConfig:
+    """A fast config sending every host to the local server."""
+    base = dict(
+        resolver_override=server.resolver_override(),
+        connect_timeout=2.0,
+        total_timeout=5.0,
+        deadline=20.0,
+        max_bytes=200_000,
+        max_attempts=3,
+        backoff_base=0.02,
+        retry_after_max=5.0,
+    )
+    base.update(changes)
+    return FetchConfig(**base)
+
+
+@contextlib.asynccontextmanager
+async def tiny_server(handler):
+    """An extra aiohttp server on 127.0.0.1 in the running loop, for what LocalWeb cannot do."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.setblocking(False)
+    runner = web.ServerRunner(web.Server(handler), shutdown_timeout=0.25)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        await runner.cleanup()
+        sock.close()
+
+
+# --- address policy and resolver -------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fc00::1",
+        "fd12:3456::1",
+        "fe80::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    ],
+)
+def test_policy_refuses_non_public(ip):
+    assert AddressPolicy().why_refused(ip) is not None
+    assert AddressPolicy(allow_private=True).why_refused(ip) is None
+    with pytest.raises(RefusedAddress, match="reason=refused_address"):
+        AddressPolicy().check("host.test", ip)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ip", [PUBLIC_IP, "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_policy_allows_public(ip):
+    assert AddressPolicy().why_refused(ip) is None
+
+
+def rebinding_lookup(calls: list[str]):
+    """A DNS that answers a public address the first time and 127.0.0.1 ever after."""
+
+    async def lookup(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return [PUBLIC_IP] if len(calls) == 1 else ["127.0.0.1"]
+
+    return lookup
+
+
+@pytest.mark.timeout(60)
+def test_resolver_checks_every_address_and_caches():
+    async def mixed(host: str, port: int) -> list[str]:
+        return [PUBLIC_IP, "10.0.0.1"]
+
+    async def run():
+        with pytest.raises(RefusedAddress):
+            await Resolver(lookup=mixed).resolve("mixed.test", 80)
+        calls: list[str] = []
+        resolver = Resolver(lookup=rebinding_lookup(calls))
+        connector_side = CheckedResolver(resolver)
+        first = await connector_side.resolve("rebind.test", 443)
+        second = await connector_side.resolve("rebind.test", 443)
+        assert [first[0]["host"], second[0]["host"]] == [PUBLIC_IP, PUBLIC_IP]  # the checked answer
+        assert first[0]["port"] == 443 and calls == ["rebind.test"]  # one lookup, no second question
+
+    asyncio.run(run())
+
+
+@pytest.mark.timeout(60)
+def test_override_replaces_address_and_port():
+    resolver = Resolver(overrides={"*.example.com": ("127.0.0.1", 8765), "exact.test": ("127.0.0.1", 1)})
+    address = asyncio.run(CheckedResolver(resolver).resolve("www.example.com", 80))[0]
+    assert (address["host"], address["port"]) == ("127.0.0.1", 8765)
+    assert resolver.override_for("EXACT.test.") is not None and resolver.override_for("other.test") is None
+
+
+@pytest.mark.timeout(60)
+def test_loopback_without_override_is_refused_and_never_requested(web_server):
+    web_server.hits.clear()
+    urls = [
+        f"http://localhost:{web_server.port}/a.jpg",
+        f"http://127.0.0.1:{web_server.port}/a.jpg",
+        f"http://[::ffff:127.0.0.1]:{web_server.port}/a.jpg",
+    ]
+    results = fetch_all(urls, FetchConfig(connect_timeout=2, total_timeout=5, deadline=10))
+    assert [r.failure for r in results] == ["refused_address"] * 3
+    assert [r.attempts for r in results] == [0, 0, 0]
+    assert web_server.hits.total() == 0
+
+
+@pytest.mark.timeout(60)
+def test_rebinding_dns_never_gets_the_request_through(web_server):
+    """The check answers public, the connect would answer 127.0.0.1: the connector's own check refuses."""
+    web_server.hits.clear()
+    calls: list[str] = []
+
+    async def run():
+        resolver = Resolver(lookup=rebinding_lookup(calls), cache_ttl=0)  # no cache: a second lookup happens
+        async with Fetcher(config(web_server, resolver_override={}), resolver=resolver) as fetcher:
+            return await fetcher.fetch(f"http://rebind.test:{web_server.port}/a.jpg")
+
+    result = asyncio.run(run())
+    assert result.failure == "refused_address"
+    assert len(calls) == 2  # the pre-check, then the connector's lookup, which was checked again
+    assert web_server.hits.total() == 0
+
+
+@pytest.mark.timeout(60)
+def test_redirect_to_private_address_is_refused(web_server):
+    web_server.hits.clear()
+    seen: Counter[str] = Counter()
+
+    async def redirector(request: web.BaseRequest) -> web.StreamResponse:
+        seen[request.path] += 1
+        targets = {
+            "/to-ip": f"http://127.0.0.1:{web_server.port}/x.jpg",
+            "/to-name": f"http://localhost:{web_server.port}/y.jpg",
+            "/to-ftp": "ftp://files.example.com/z.jpg",
+        }
+        return web.Response(status=302, headers={"Location": targets[request.path]})
+
+    async def run():
+        async with tiny_server(redirector) as port:
+            cfg = config(web_server, resolver_override={"redirector.test": ("127.0.0.1", port)})
+            async with Fetcher(cfg) as fetcher:
+                return await fetcher.fetch_many(
+                    [f"http://redirector.test/{name}" for name in ("to-ip", "to-name", "to-ftp")]
+                )
+
+    results = asyncio.run(run())
+    assert [r.failure for r in results] == ["refused_address", "refused_address", "scheme"]
+    assert results[0].final_url == f"http://127.0.0.1:{web_server.port}/x.jpg"
+    assert all(count == 1 for count in seen.values()) and len(seen) == 3
+    assert web_server.hits.total() == 0
+
+
+# --- faults map to reasons -------------------------------------------------------------------
+
+# (fault query, expected failure, expected attempts == server hits, config changes)
+FAULT_CASES = [
+    ("", None, 1, {}),
+    ("fault=404", "http_404", 1, {}),
+    ("fault=500", "http_500", 1, {}),  # only 429/503 and connection errors are retried
+    ("fault=503", "http_503", 3, {}),
+    ("fault=429&retry_after=0&succeed_after=5", "http_429", 3, {}),
+    ("fault=reset", "connection", 3, {}),
+    ("fault=truncated", "truncated", 1, {}),
+    ("fault=wrong_length", "truncated", 1, {}),
+    ("fault=oversized", "too_large", 1, {"max_bytes": 50_000}),
+    ("fault=endless", "too_large", 1, {"max_bytes": 50_000}),
+    ("fault=slow&chunk=16&delay=0.05", "timeout", 2, {"total_timeout": 0.3, "max_attempts": 2}),
+    ("fault=noai", "noai", 1, {}),
+    ("fault=noimageai", "noai", 1, {}),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("query, failure, attempts, changes", FAULT_CASES)
+def test_fault_maps_to_reason(web_server, query, failure, attempts, changes):
+    url = web_server.url(
+        "faults.example.com",
+        f"/{query.replace('&', '_').replace('=', '-') or 'plain'}.jpg" + (f"?{query}" if query else ""),
+    )
+    (result,) = fetch_all([url], config(web_server, **changes))
+    assert (result.failure, result.attempts) == (failure, attempts)
+    assert web_server.hits[url] == attempts
+    assert (result.body is not None) == (failure is None)
+
+
+@pytest.mark.timeout(60)
+def test_429_honours_retry_after_then_succeeds(web_server):
+    url = web_server.url("rate.example.com", "/a.jpg?fault=429&retry_after=1&succeed_after=1")
+    (result,) = fetch_all([url], config(web_server))
+    assert result.ok and result.attempts == 2 and result.status == 200
+    assert result.elapsed >= 0.9  # waited the Retry-After, not the 0.02 s backoff
+    assert web_server.hits[url] == 2
+
+
+@pytest.mark.timeout(60)
+def test_retry_after_is_capped(web_server):
+    url = web_server.url("rate.example.com", "/b.jpg?fault=429&retry_after=3600&succeed_after=1")
+    (result,) = fetch_all([url], config(web_server, retry_after_max=0.2))
+    assert result.ok and result.attempts == 2 and result.elapsed < 5
+
+
+@pytest.mark.timeout(60)
+def test_redirects_followed_and_loops_cut(web_server):
+    ok_url = web_server.url("redir.example.com", "/a.jpg?fault=redirect")
+    loop_url = web_server.url("redir.example.com", "/b.jpg?fault=redirect_loop")
+    ok, looped = fetch_all([ok_url, loop_url], config(web_server, max_redirects=3))
+    assert ok.ok and ok.attempts == 2 and ok.final_url == "http://redir.example.com/redirected/a.jpg"
+    assert looped.failure == "too_many_redirects" and looped.attempts == 4
+    loop_hits = web_server.hits[loop_url] + web_server.hits[loop_url + "&loop=1"]
+    assert loop_hits == 4
+
+
+@pytest.mark.timeout(60)
+def test_deadline_cuts_a_straggler(web_server):
+    url = web_server.url("slow.example.com", "/a.jpg?fault=slow&chunk=16&delay=0.1")
+    start = time.monotonic()
+    (result,) = fetch_all([url], config(web_server, total_timeout=30, deadline=0.5))
+    assert result.failure == "timeout" and time.monotonic() - start < 5
+
+
+@pytest.mark.timeout(60)
+def test_wrong_type_is_judged_by_content(web_server):
+    image_url = web_server.url("types.example.com", "/a.jpg?fault=wrong_type")  # image sent as text/html
+    page_url = web_server.url("types.example.com", "/p.html?fault=wrong_type")  # page sent as image/jpeg
+    image, page = fetch_all([image_url, page_url], config(web_server))
+    assert image.ok and image.content_type.startswith("text/html")
+    assert page.ok and page.content_type == "image/jpeg"
+    assert isinstance(decode_image(image.body, 128, "jpg"), tuple)
+    assert decode_image(page.body, 128, "jpg") == "not_an_image"
+
+
+@pytest.mark.timeout(60)
+def test_fetch_many_keeps_order_and_dedups_nothing(web_server):
+    urls = [web_server.url(f"h{i % 3}.example.com", f"/{i}.png") for i in range(20)]
+    results = fetch_all(urls, config(web_server, concurrency=5, per_host=2))
+    assert [r.url for r in results] == urls and all(r.ok for r in results)
+    for result in results:
+        data, facts = decode_image(result.body, 64, "webp")
+        assert max(facts["width"], facts["height"]) <= 64 and facts["format"] == "webp"
+
+
+@pytest.mark.timeout(60)
+def test_concurrency_bounds_hold_per_host_and_overall():
+    now: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        host = request.headers["Host"]
+        for key in (host, "*"):
+            now[key] += 1
+            peak[key] = max(peak[key], now[key])
+        await asyncio.sleep(0.1)
+        for key in (host, "*"):
+            now[key] -= 1
+        return web.Response(body=b"x", content_type="image/jpeg")
+
+    async def run():
+        async with tiny_server(handler) as port:
+            cfg = FetchConfig(resolver_override={"*": ("127.0.0.1", port)}, concurrency=3, per_host=2)
+            async with Fetcher(cfg) as fetcher:
+                urls = [f"http://{host}.test/{i}.jpg" for host in ("a", "b") for i in range(6)]
+                return await fetcher.fetch_many(urls)
+
+    results = asyncio.run(run())
+    assert all(r.ok for r in results)
+    assert peak["a.test"] <= 2 and peak["b.test"] <= 2
+    assert peak["*"] == 3  # the overall bound holds, and is reached
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.timeout(60)
+def test_decode_resizes_orients_and_reencodes():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: stored 1200x800, displayed 800x1200
+    body = encoded(Image.new("RGB", (1200, 800), (200, 30, 30)), "JPEG", exif=exif)
+    data, facts = decode_image(body, 512, "jpg")
+    assert (facts["width"], facts["height"]) == (341, 512)
+    assert (facts["original_width"], facts["original_height"]) == (800, 1200)
+    assert facts["original_format"] == "JPEG" and len(facts["sha256"]) == 64
+    assert Image.open(io.BytesIO(data)).size == (341, 512)
+    small = encoded(Image.new("RGBA", (100, 50), (0, 0, 0, 0)), "PNG")
+    data, facts = decode_image(small, 512, "png")
+    assert (facts["width"], facts["height"]) == (100, 50)  # never upscaled
+    assert Image.open(io.BytesIO(data)).mode == "RGBA"
+    assert isinstance(decode_image(small, 512, "jpg"), tuple)  # alpha flattened for JPEG
+
+
+@pytest.mark.timeout(60)
+def test_decode_reasons():
+    assert decode_image(b"<html>not an image</html>", 512) == "not_an_image"
+    body = encoded(Image.new("L", (2000, 2000)), "PNG")
+    before = Image.MAX_IMAGE_PIXELS
+    assert decode_image(body, 512, pixel_limit=1_000_000) == "bomb"
+    assert isinstance(decode_image(body, 512), tuple)  # the limit is per call, not global
+    assert Image.MAX_IMAGE_PIXELS == before
+    jpeg = encoded(Image.new("RGB", (300, 300), (1, 2, 3)), "JPEG")
+    assert decode_image(jpeg[: len(jpeg) // 2], 512) == "decode_error"
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the corrupt files it is fed
+def test_pillow_corpus_each_file_gives_bytes_or_a_reason():
+    files = sorted(path for path in PILLOW_IMAGES.iterdir() if path.is_file())
+    if not files:
+        pytest.skip(f"{PILLOW_IMAGES}: no files")
+    start = time.monotonic()
+    outcomes: Counter[str] = Counter()
+    for path in files:
+        outcome = decode_image(path.read_bytes(), 256, "jpg")
+        if isinstance(outcome, tuple):
+            data, facts = outcome
+            assert data and max(facts["width"], facts["height"]) <= 256, path
+            outcomes["ok"] += 1
+        else:
+            assert outcome in REASONS, (path, outcome)
+            outcomes[outcome] += 1
+    assert sum(outcomes.values()) == len(files) and outcomes["ok"] > len(files) // 2, outcomes
+    assert outcomes["bomb"] >= 1 and outcomes["decode_error"] >= 1, outcomes
+    assert time.monotonic() - start < 200
