@@ -115,7 +115,7 @@ class NodeFilters(PipelineStep):
         for key, value in counts.items():
             self.stat_update(key, value=value)
         if len(kept_nodes) < len(nodes):
-            _replace_nodes(doc, kept_nodes, dropped_media)
+            replace_nodes(doc, kept_nodes, dropped_media)
 
     def paragraph_failure(self, text: str, lists: WordLists, skipped: set[str]) -> tuple[str, float] | None:
         """(reason, measured value) of the first rule ``text`` fails, or None when it passes: the
@@ -160,9 +160,10 @@ class NodeFilters(PipelineStep):
         return Document(text=text, id=f"{doc.id}#{index}", media=[media] if media else [], metadata=metadata)
 
 
-def _replace_nodes(doc: Document, nodes: list[dict], dropped_media: set[int]) -> None:
+def replace_nodes(doc: Document, nodes: list[dict], dropped_media: set[int]) -> None:
     """Set the document's nodes, drop the removed images from ``doc.media``, renumber the image
-    nodes' ``media`` indices to match and rebuild ``doc.text``."""
+    nodes' ``media`` indices to match and rebuild ``doc.text`` (shared with the image filters and
+    the image join)."""
     if dropped_media:
         renumber: dict[int, int] = {}
         kept_media: list[Media] = []

@@ -4,8 +4,9 @@
    the cases the filters must catch, a caption list, PDFs made with pymupdf;
 2. starts the local web (``synth.local_web``) on 127.0.0.1 and checks it answers for every image
    of the corpus under its original URL (the crawl jobs fetch them through it);
-3. runs the ``interleaved`` job on the corpus WARC (extraction, language, node and document
-   filters; it ends at staged documents until image fetching lands);
+3. runs the ``interleaved`` job on the corpus WARC: extraction, language, node and document
+   filters, then fetches the images through the local web (the run maps the corpus's fictional
+   hosts to it explicitly), joins them back, filters them and writes shards;
 4. stages synthetic documents of every sample kind and packs each into shards with the ``pack``
    job, on the default executor (an embedded Ray), then validates every dataset.
 The pairs, PDF and QA jobs join as they land, reading the corpus of step 1.
@@ -65,23 +66,29 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
     print(
         f"corpus       {len(corpus.pages)} web pages, {len(corpus.captions)} captions, {len(corpus.pdfs)} PDFs  {root / 'corpus'}"
     )
+    problems = 0
     with LocalWeb() as web:
         ok, faulty = check_local_web(web, corpus)
         print(f"local web    {web.base_url}: {ok} corpus images served, {faulty} deliberate faults")
-
-    cfg = load_config(
-        InterleavedConfig, None,
-        ["dataset=demo-web", f"output_dir={root}", f"warcs=[{root / 'corpus/web/pages.warc.gz'}]", f"executor.kind={executor}"],
-    )  # fmt: skip
-    run_stages(build_interleaved(cfg), cfg.executor, cfg.dataset_dir, progress=progress)
+        # the corpus hosts are fictional: the run explicitly maps them all to the local web
+        cfg = load_config(
+            InterleavedConfig, None,
+            ["dataset=demo-web", f"output_dir={root}", f"warcs=[{root / 'corpus/web/pages.warc.gz'}]",
+             f"executor.kind={executor}", "fetch_images=true", "fetch.override_plain_http=true",
+             f'fetch.resolver_override={{"*": "127.0.0.1:{web.port}"}}'],
+        )  # fmt: skip
+        run_stages(build_interleaved(cfg), cfg.executor, cfg.dataset_dir, progress=progress)
     stats = json.loads((Path(cfg.dataset_dir) / "_logs/extract/stats.json").read_text())
-    read = step_stats(stats, "WARC reader").get("documents", 0)
-    kept = step_stats(stats, "document filters").get("forwarded", 0)
+    read = int(step_stats(stats, "WARC reader").get("documents", 0))
+    kept = int(step_stats(stats, "document filters").get("forwarded", 0))
+    report = validate_dataset(cfg.dataset_dir)
+    problems += len(report.problems)
+    status = "valid" if report.ok else f"{len(report.problems)} PROBLEMS"
     print(
-        f"interleaved  {int(read)} pages read, {int(kept)} documents kept (images not fetched yet)  {cfg.dataset_dir}/_stage/extract/"
+        f"interleaved  {read} pages read, {kept} kept by the text filters, {report.samples} documents with "
+        f"fetched images in {report.shards} shards  {status}  {cfg.dataset_dir}/manifest.json"
     )
 
-    problems = 0
     for kind in KINDS:
         staged = root / "inputs" / kind
         if not (staged / "00001.parquet").exists():
@@ -104,7 +111,7 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
         f"\ndemo finished in {time.monotonic() - started:.0f} s: {root.resolve()}\n"
         "  corpus/   the generated WARC, caption list and PDFs (corpus.json says what each item tests)\n"
         "  inputs/   staged documents of every kind\n"
-        "  demo-web/ the interleaved job: _stage/extract/ (documents), _logs/, _excluded/ (what filters dropped)\n"
+        "  demo-web/ the interleaved job: shards/, manifest.json, _stage/, _logs/, _excluded/ (what filters dropped)\n"
         "  demo-*/   one dataset per kind: shards/, manifest.json, sizes.json, _logs/"
     )
     return 1 if problems else 0

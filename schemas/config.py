@@ -137,6 +137,51 @@ class DocFilterConfig(StrictModel):
     min_language_score: float = Field(0.8, ge=0, le=1, description="fastText score the language must reach")
 
 
+class FetchSettings(StrictModel):
+    """How the fetch stage downloads images (see ``pipelines.fetch.FetchConfig``)."""
+
+    concurrency: int = Field(64, ge=1, description="requests in flight overall, per fetch task")
+    per_host: int = Field(4, ge=1, description="requests in flight per host (a host lives in one partition)")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to open a connection")
+    total_timeout: float = Field(30.0, gt=0, description="seconds for one request, headers and body")
+    deadline: float = Field(
+        120.0, gt=0, description="seconds for one URL, retries and backoff included (straggler cut-off)"
+    )
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1, description="bytes one image may have; more is too_large")
+    max_attempts: int = Field(
+        3, ge=1, description="tries per request for retryable failures (429, 503, resets)"
+    )
+    allow_private: bool = Field(
+        False, description="let URLs reach private/loopback addresses (never for real crawls)"
+    )
+    resolver_override: dict[str, str] = Field(
+        default_factory=dict,
+        description='host pattern (exact or fnmatch, e.g. "*") -> "ip:port" to connect to instead; tests and demo',
+    )
+    override_plain_http: bool = Field(
+        False, description="request https URLs of overridden hosts over plain HTTP (the local test server)"
+    )
+    max_side: int = Field(
+        1024, ge=1, description="fetched images are resized so their longest side fits this"
+    )
+    batch_size: int = Field(
+        256, ge=1, description="URLs fetched and decoded at a time (bounds a task's memory)"
+    )
+    partitions: int | None = Field(
+        None, ge=1, description="fetch tasks; image URLs are split among them by host; None = executor.tasks"
+    )
+
+
+class ImageFilterConfig(StrictModel):
+    """Image filters applied to fetched images (OBELICS)."""
+
+    min_side: int = Field(150, ge=0, description="drop images whose shorter original side is smaller")
+    max_side: int = Field(20000, ge=1, description="drop images whose longer original side is larger")
+    max_aspect_ratio: float = Field(
+        2.0, ge=1, description="drop images whose long side / short side exceeds this"
+    )
+
+
 class InterleavedConfig(JobConfig):
     """The ``interleaved`` job: WARC pages -> OBELICS-style interleaved documents."""
 
@@ -148,6 +193,13 @@ class InterleavedConfig(JobConfig):
     )
     node_filters: NodeFilterConfig = NodeFilterConfig()
     doc_filters: DocFilterConfig = DocFilterConfig()
+    fetch_images: bool = Field(
+        False,
+        description="fetch the documents' images (stages image_urls, fetch, join) and end with shards; "
+        "off by default until the demo turns it on, so the job never reaches the network unasked",
+    )
+    fetch: FetchSettings = FetchSettings()
+    image_filters: ImageFilterConfig = ImageFilterConfig()
 
 
 class ConfigError(ValueError):

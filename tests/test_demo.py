@@ -25,3 +25,5 @@ def test_demo_end_to_end(tmp_path):
         manifest = json.loads((tmp_path / f"demo-{kind}" / "manifest.json").read_text())
         assert manifest["kind"] == kind and manifest["totals"]["samples"] == 30
     assert (tmp_path / "corpus" / "web" / "pages.warc.gz").stat().st_size > 10_000
+    web = json.loads((tmp_path / "demo-web" / "manifest.json").read_text())
+    assert web["kind"] == "interleaved" and web["totals"]["samples"] >= 20 and web["totals"]["images"] >= 20

@@ -54,6 +54,9 @@ class FetchConfig:
     user_agent: str = "vlmdata-fetcher/0.1 (+https://github.com/vlmdata)"
     allow_private: bool = False  # let URLs reach private/loopback addresses (never for crawls)
     resolver_override: dict[str, tuple[str, int]] = field(default_factory=dict)  # tests and demo
+    # https URLs of an overridden host are requested over plain HTTP (the local server speaks no
+    # TLS); results keep the original URL
+    override_plain_http: bool = False
     dns_ttl: float = 300.0
 
 
@@ -256,7 +259,14 @@ class Fetcher:
             self._slots,
         ):  # host first: a busy host holds no global slot
             try:
-                async with self._session.get(url, allow_redirects=False) as response:
+                target = url
+                if (
+                    self.config.override_plain_http
+                    and url.scheme == "https"
+                    and self.resolver.override_for(url.host or "") is not None
+                ):
+                    target = url.with_scheme("http")
+                async with self._session.get(target, allow_redirects=False) as response:
                     return await self._read(response, result)
             except _Failure:
                 raise

@@ -1,0 +1,233 @@
+"""Image-centric fetching as three steps of a job (DESIGN.md "Engine", issue 5).
+
+1. ``ImageUrlPartitioner`` (stage ``image_urls``, one task per extract file group): reads staged
+   documents and writes each task's distinct image URLs to
+   ``_stage/image_urls/p<partition:05d>/<rank:05d>.parquet``; the partition is a stable hash
+   (sha1, not Python's salted ``hash``) of the URL's host, so one host lives in one partition and
+   per-host politeness holds across the whole job.
+2. ``FetchImages`` (stage ``fetch``, one task per partition): task ``p`` reads
+   ``_stage/image_urls/p<p>/*.parquet``, fetches each distinct URL once (sorted, in batches so a
+   task's memory stays bounded), decodes/resizes it and writes one row per URL to
+   ``_stage/fetched/<p:05d>.parquet``: the image bytes and facts, or the failure reason.
+3. ``JoinImages`` (first step of stage ``join``): streams staged documents, looks each image URL
+   up in its partition's fetched table, puts the bytes into ``Media.media_bytes`` and the facts
+   into ``Media.metadata``, and removes the image nodes whose fetch failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+
+from filters.node_filters import replace_nodes
+from pipelines.fetch import FetchConfig, decode_image, fetch_all
+from schemas.config import FetchSettings
+
+URLS_SCHEMA = pa.schema([("url", pa.string())])
+FETCHED_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("image", pa.binary()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("original_width", pa.int32()),
+        ("original_height", pa.int32()),
+        ("original_format", pa.string()),
+        ("sha256", pa.string()),
+        ("failure", pa.string()),
+    ]
+)
+FACTS = ("width", "height", "original_width", "original_height", "original_format", "sha256")
+
+
+def url_partition(url: str, partitions: int) -> int:
+    """The partition of ``url``: a stable hash of its host (lower case) modulo ``partitions``."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        host = ""
+    return int.from_bytes(hashlib.sha1(host.encode()).digest()[:8], "big") % partitions
+
+
+def fetch_config(settings: FetchSettings) -> FetchConfig:
+    """The fetcher's config from the job's settings; ``"ip:port"`` overrides become tuples."""
+    overrides: dict[str, tuple[str, int]] = {}
+    for pattern, target in settings.resolver_override.items():
+        ip, sep, port = target.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"fetch.resolver_override[{pattern!r}]={target!r}: expected 'ip:port'")
+        overrides[pattern] = (ip.strip("[]"), int(port))
+    return FetchConfig(
+        concurrency=settings.concurrency,
+        per_host=settings.per_host,
+        connect_timeout=settings.connect_timeout,
+        total_timeout=settings.total_timeout,
+        deadline=settings.deadline,
+        max_bytes=settings.max_bytes,
+        max_attempts=settings.max_attempts,
+        allow_private=settings.allow_private,
+        resolver_override=overrides,
+        override_plain_http=settings.override_plain_http,
+    )
+
+
+def _write_table(folder, path: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+    with folder.open(path, "wb") as f:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), f)
+
+
+class ImageUrlPartitioner(PipelineStep):
+    """Writes the distinct image URLs of this task's documents, split by host into partitions."""
+
+    name = "🔀 Image URL partitioner"
+    type = "🔀 - PARTITION"
+
+    def __init__(self, output_folder: DataFolderLike, partitions: int):
+        super().__init__()
+        self.output_folder = get_datafolder(output_folder)
+        self.partitions = partitions
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        buckets: list[set[str]] = [set() for _ in range(self.partitions)]
+        for doc in data or ():
+            self.stat_update("documents")
+            with self.track_time():
+                for media in doc.media:
+                    if media.url:
+                        buckets[url_partition(media.url, self.partitions)].add(media.url)
+                        self.stat_update("image_urls")
+        for partition, urls in enumerate(buckets):
+            self.stat_update("distinct_image_urls", value=len(urls))
+            path = f"p{partition:05d}/{rank:05d}.parquet"  # written even when empty: the task is done
+            _write_table(self.output_folder, path, [{"url": u} for u in sorted(urls)], URLS_SCHEMA)
+        return
+        yield
+
+
+class FetchImages(PipelineStep):
+    """Task ``p`` fetches the distinct URLs of partition ``p`` once each and stages the results."""
+
+    name = "🌐 Image fetcher"
+    type = "🌐 - FETCH"
+
+    def __init__(
+        self,
+        urls_folder: DataFolderLike,
+        output_folder: DataFolderLike,
+        settings: FetchSettings | None = None,
+        image_format: str = "jpg",
+        jpeg_quality: int = 90,
+    ):
+        super().__init__()
+        self.urls_folder = get_datafolder(urls_folder)
+        self.output_folder = get_datafolder(output_folder)
+        self.settings = settings or FetchSettings()
+        self.config = fetch_config(self.settings)
+        self.image_format = image_format
+        self.jpeg_quality = jpeg_quality
+
+    def partition_urls(self, partition: int) -> list[str]:
+        urls: set[str] = set()
+        prefix = f"p{partition:05d}"
+        if self.urls_folder.isdir(prefix):
+            for path in self.urls_folder.list_files(prefix, glob_pattern="*.parquet"):
+                with self.urls_folder.open(path, "rb") as f:
+                    urls.update(pq.read_table(f, columns=["url"]).column("url").to_pylist())
+        return sorted(urls)
+
+    def fetch_row(self, result) -> dict[str, Any]:
+        row: dict[str, Any] = {"url": result.url, "failure": result.failure}
+        if result.ok:
+            decoded = decode_image(
+                result.body, self.settings.max_side, self.image_format, quality=self.jpeg_quality
+            )
+            if isinstance(decoded, str):
+                row["failure"] = decoded
+            else:
+                image, facts = decoded
+                row["image"] = image
+                row.update({key: facts[key] for key in FACTS})
+        return row
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        urls = self.partition_urls(rank)
+        self.stat_update("urls", value=len(urls))
+        step = self.settings.batch_size
+        with (
+            self.output_folder.open(f"{rank:05d}.parquet", "wb") as f,
+            pq.ParquetWriter(f, FETCHED_SCHEMA) as out,
+        ):
+            for start in range(0, len(urls), step):
+                with self.track_time():
+                    rows = [self.fetch_row(r) for r in fetch_all(urls[start : start + step], self.config)]
+                for row in rows:
+                    self.stat_update(f"failed_{row['failure']}" if row["failure"] else "fetched_ok")
+                out.write_table(pa.Table.from_pylist(rows, schema=FETCHED_SCHEMA))
+            if not urls:
+                out.write_table(FETCHED_SCHEMA.empty_table())
+        return
+        yield
+
+
+class JoinImages(PipelineStep):
+    """Puts fetched images back into their documents; image nodes whose fetch failed are removed
+    (counted ``images_dropped_fetch_<reason>``), media indices renumbered, text rebuilt."""
+
+    name = "🧩 Image join"
+    type = "🧩 - JOIN"
+
+    def __init__(self, fetched_folder: DataFolderLike, partitions: int):
+        super().__init__()
+        self.fetched_folder = get_datafolder(fetched_folder)
+        self.partitions = partitions
+        self._tables: dict[int, tuple[pa.Table, dict[str, int]]] = {}
+
+    def table(self, partition: int) -> tuple[pa.Table, dict[str, int]]:
+        """The fetched table of ``partition`` and its url -> row index, loaded once per task."""
+        if partition not in self._tables:
+            with self.fetched_folder.open(f"{partition:05d}.parquet", "rb") as f:
+                table = pq.read_table(f)
+            index = {url: i for i, url in enumerate(table.column("url").to_pylist())}
+            self._tables[partition] = (table, index)
+        return self._tables[partition]
+
+    def lookup(self, url: str | None) -> dict[str, Any]:
+        if not url:
+            return {"failure": "no_url"}
+        table, index = self.table(url_partition(url, self.partitions))
+        i = index.get(url)
+        if i is None:
+            return {"failure": "not_fetched"}
+        return {name: table.column(name)[i].as_py() for name in table.column_names}
+
+    def join(self, doc: Document) -> None:
+        dropped: set[int] = set()
+        for i, media in enumerate(doc.media):
+            row = self.lookup(media.url)
+            if row["failure"]:
+                self.stat_update(f"images_dropped_fetch_{row['failure']}")
+                dropped.add(i)
+                continue
+            media.media_bytes = row["image"]
+            media.metadata.update({key: row[key] for key in FACTS})
+            self.stat_update("images_joined")
+        if dropped:
+            nodes = doc.metadata.get("nodes")
+            if nodes is None:  # no layout: the media list is all there is
+                doc.media = [m for i, m in enumerate(doc.media) if i not in dropped]
+            else:
+                kept = [n for n in nodes if not (n["type"] == "image" and n.get("media") in dropped)]
+                replace_nodes(doc, kept, dropped)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            with self.track_time():
+                self.join(doc)
+            yield doc

@@ -1,0 +1,206 @@
+"""The interleaved job with image fetching: extract -> image_urls -> fetch -> join -> shards,
+against the local web server (synth.local_web) through the resolver override."""
+
+import io
+import json
+import tarfile
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pipelines.executors import run_stages
+from pipelines.interleaved import build_interleaved
+from pipelines.steps.fetch_stage import url_partition
+from pipelines.steps.stage_io import row_to_document
+from schemas.config import InterleavedConfig, load_config
+from schemas.records import step_stats
+from schemas.samples import make_key, nodes_to_text
+from schemas.validate import validate_dataset
+from synth.local_web import LocalWeb, is_page
+from synth.warc_pack import pack_pages, shared_web_pages
+from tests.helpers import SHARED_DATA
+
+
+def run_job(out, port, *overrides):
+    cfg = load_config(
+        InterleavedConfig,
+        None,
+        [
+            f"output_dir={out}",
+            "executor.kind=local",
+            "executor.workers=1",
+            "fetch_images=true",
+            f"fetch.resolver_override={{'*': '127.0.0.1:{port}'}}",
+            "fetch.override_plain_http=true",
+            *overrides,
+        ],
+    )
+    run_stages(build_interleaved(cfg), cfg.executor, cfg.dataset_dir, progress=False)
+    return cfg
+
+
+def staged(dataset_dir, stage):
+    return [
+        row_to_document(row)
+        for path in sorted((dataset_dir / "_stage" / stage).glob("*.parquet"))
+        for row in pq.read_table(path).to_pylist()
+    ]
+
+
+def shard_samples(dataset_dir):
+    """key -> (sample json, [image bytes in member order])."""
+    samples = {}
+    for path in sorted((dataset_dir / "shards").glob("*.tar")):
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                key, _, suffix = member.name.partition(".")
+                data = tar.extractfile(member).read()
+                entry = samples.setdefault(key, [None, {}])
+                if suffix == "json":
+                    entry[0] = json.loads(data)
+                else:
+                    entry[1][suffix] = data
+    return {k: (j, [images[s] for s in sorted(images)]) for k, (j, images) in samples.items()}
+
+
+@pytest.fixture(scope="module")
+def fetched_job(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fetch110")
+    pages = shared_web_pages(SHARED_DATA / "web")
+    pack_pages([(url, body) for _, url, body in pages[0::2]], tmp / "a.warc.gz")
+    pack_pages([(url, body) for _, url, body in pages[1::2]], tmp / "b.warc.gz")
+    with LocalWeb() as web:
+        port = web.resolver_override()["*"][1]
+        cfg = run_job(
+            tmp / "out",
+            port,
+            "dataset=web",
+            f"warcs=[{tmp}/*.warc.gz]",
+            "executor.tasks=2",
+            "fetch.partitions=3",
+        )
+        hits = dict(web.hits)
+    return tmp / "out/web", cfg, hits
+
+
+@pytest.mark.timeout(120)
+def test_job_ends_with_a_valid_dataset_of_decodable_images(fetched_job):
+    dataset_dir, _, _ = fetched_job
+    report = validate_dataset(str(dataset_dir))
+    assert report.ok, report
+    samples = shard_samples(dataset_dir)
+    assert samples
+    n_images = 0
+    for sample, images in samples.values():
+        assert len(images) == len([m for m in sample["images"] if m]) == len(sample["meta"]["images"]) >= 1
+        for data in images:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                assert max(image.size) <= 1024
+            n_images += 1
+    assert n_images >= 50
+
+
+@pytest.mark.timeout(120)
+def test_each_distinct_url_is_fetched_exactly_once(fetched_job):
+    dataset_dir, cfg, hits = fetched_job
+    urls = {m.url for doc in staged(dataset_dir, "extract") for m in doc.media}
+    assert urls
+    # the server counts requests per URL as it sees it (scheme and encoding normalised)
+    assert len(hits) == len(urls) == sum(hits.values())
+    assert set(hits.values()) == {1}
+    stats = json.loads((dataset_dir / "_logs/fetch/stats.json").read_text())
+    fetcher = step_stats(stats, "fetcher")
+    outcomes = sum(v for k, v in fetcher.items() if k == "fetched_ok" or k.startswith("failed_"))
+    pages = {u for u in urls if is_page(urlsplit(u).path)}  # the local web answers these with HTML
+    assert outcomes == len(urls)
+    assert fetcher["fetched_ok"] == len(urls) - len(pages)
+    assert fetcher.get("failed_not_an_image", 0) == len(pages)
+    # each URL staged once, in the partition of its host
+    for p in range(3):
+        rows = pq.read_table(dataset_dir / f"_stage/fetched/{p:05d}.parquet").to_pylist()
+        assert all(url_partition(r["url"], 3) == p for r in rows)
+        assert len({r["url"] for r in rows}) == len(rows)
+
+
+@pytest.mark.timeout(120)
+def test_documents_keep_their_images_in_reading_order(fetched_job):
+    dataset_dir, _, _ = fetched_job
+    extracted = {make_key(doc.id): doc for doc in staged(dataset_dir, "extract")}
+    joined = staged(dataset_dir, "join")
+    assert joined
+    for doc in joined:
+        nodes = doc.metadata["nodes"]
+        assert doc.text == nodes_to_text(nodes)
+        assert sorted(n["media"] for n in nodes if n["type"] == "image") == list(range(len(doc.media)))
+        assert all(m.media_bytes and m.metadata["sha256"] for m in doc.media)
+    for key, (sample, _) in shard_samples(dataset_dir).items():
+        source = extracted[key]
+        order = [source.media[n["media"]].url for n in source.metadata["nodes"] if n["type"] == "image"]
+        got = [image["url"] for image in sample["meta"]["images"]]
+        assert got == [u for u in order if u in set(got)]
+
+
+PAGE = (
+    "<html><head><title>A walk by the river</title></head><body><article>"
+    "<h1>A walk by the river {i}</h1>"
+    "<p>We walked along the river in the morning, and the water was calm and clear. "
+    "The trees on the other side were turning yellow, and there were many birds in them.</p>"
+    '<img src="{img0}" alt="the river in the morning">'
+    "<p>After an hour we stopped at a small cafe, where we had coffee and a piece of cake. "
+    "It was a quiet place, and the people who worked there were very kind to us.</p>"
+    '<img src="{img1}" alt="the cafe by the water">'
+    "<p>In the afternoon the weather changed, so we went back home before the rain came. "
+    "It was a good day, and we will walk there again when the spring comes.</p>"
+    "</article></body></html>"
+)
+# the second image of page i: a URL suffix -> the failure reason it must give (None: fetched)
+SECOND_IMAGES = [
+    (".png?fault=404", "http_404"),
+    (".png?fault=500", "http_500"),
+    (".png?fault=noai", "noai"),
+    (".png?fault=reset", "connection"),
+    ("/index.html", "not_an_image"),  # the local web answers an HTML page: bytes decide, not the URL
+    (".png", None),
+    (".jpg?fault=wrong_type", None),  # an image sent as text/html is still an image
+    (".webp", None),
+]
+
+
+@pytest.mark.timeout(120)
+def test_fetch_failures_are_counted_per_reason_and_their_images_removed(tmp_path):
+    pages, faulty, names = [], Counter(), SECOND_IMAGES
+    for i, (suffix, reason) in enumerate(names):
+        img0 = f"http://img{i % 3}.example.org/photos/river-{i}.jpg"
+        img1 = f"http://img{i % 3}.example.org/photos/cafe-{i}{suffix}"
+        if reason:
+            faulty[reason] += 1
+        html = PAGE.format(i=i, img0=img0, img1=img1)
+        pages.append((f"http://blog.example.org/walk-{i}.html", html.encode()))
+    pack_pages(pages, tmp_path / "faults.warc.gz")
+    with LocalWeb() as web:
+        port = web.resolver_override()["*"][1]
+        cfg = run_job(
+            tmp_path / "out", port, "dataset=faults", f"warcs=[{tmp_path}/faults.warc.gz]",
+            "executor.tasks=1", "fetch.partitions=2", "fetch.max_attempts=1",
+            "image_filters.min_side=0", "image_filters.max_aspect_ratio=100",
+        )  # fmt: skip
+    dataset_dir = tmp_path / "out/faults"
+    assert len(staged(dataset_dir, "extract")) == len(names)
+    fetcher = step_stats(json.loads((dataset_dir / "_logs/fetch/stats.json").read_text()), "fetcher")
+    failed = {k[len("failed_") :]: int(v) for k, v in fetcher.items() if k.startswith("failed_")}
+    assert failed == dict(faulty)
+    assert fetcher["fetched_ok"] == 2 * len(names) - sum(faulty.values())
+    join = step_stats(json.loads((dataset_dir / "_logs/join/stats.json").read_text()), "join")
+    assert {k: int(v) for k, v in join.items() if k.startswith("images_dropped_fetch_")} == {
+        f"images_dropped_fetch_{reason}": n for reason, n in faulty.items()
+    }
+    for doc in staged(dataset_dir, "join"):
+        i = int(doc.metadata["url"].rsplit("-", 1)[1].split(".")[0])
+        assert [m.url.split("/")[-1].split("-")[0] for m in doc.media] == (
+            ["river"] if names[i][1] else ["river", "cafe"]
+        )
+    assert validate_dataset(cfg.dataset_dir).ok
