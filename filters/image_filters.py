@@ -17,7 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.document_filters import count_images
-from filters.node_filters import replace_nodes
+from filters.node_filters import drop_images
 from schemas.config import ImageFilterConfig
 
 IMAGE_FILTER_REASONS = ("image_too_small", "image_too_large", "image_aspect_ratio")
@@ -61,14 +61,7 @@ class ImageFilters(PipelineStep):
                 dropped.add(i)
             else:
                 self.stat_update("images_out")
-        if not dropped:
-            return
-        nodes = doc.metadata.get("nodes")
-        if nodes is None:
-            doc.media = [m for i, m in enumerate(doc.media) if i not in dropped]
-        else:
-            kept = [n for n in nodes if not (n["type"] == "image" and n.get("media") in dropped)]
-            replace_nodes(doc, kept, dropped)
+        drop_images(doc, dropped)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:

@@ -177,3 +177,16 @@ def replace_nodes(doc: Document, nodes: list[dict], dropped_media: set[int]) -> 
         ]
     doc.metadata["nodes"] = nodes
     doc.text = nodes_to_text(nodes)
+
+
+def drop_images(doc: Document, dropped: set[int]) -> None:
+    """Remove the images at the ``dropped`` media indices, with their image nodes when the
+    document has a layout (the image filters and the image join share this)."""
+    if not dropped:
+        return
+    nodes = doc.metadata.get("nodes")
+    if nodes is None:  # no layout: the media list is all there is
+        doc.media = [m for i, m in enumerate(doc.media) if i not in dropped]
+        return
+    kept = [n for n in nodes if not (n["type"] == "image" and n.get("media") in dropped)]
+    replace_nodes(doc, kept, dropped)

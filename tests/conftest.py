@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipelines.staging import stage_documents
 from synth.documents import make_documents
+from tests.warc_fixtures import build_warc
 
 
 @pytest.fixture
@@ -19,3 +22,13 @@ def staged(tmp_path):
         return folder, documents
 
     return make
+
+
+@pytest.fixture
+def built(tmp_path) -> Path:
+    """A folder holding the built WARC twice: plain and gzip per record."""
+    folder = tmp_path / "warcs"
+    folder.mkdir()
+    build_warc(folder / "built.warc", compress=False)
+    build_warc(folder / "built.warc.gz", compress=True)
+    return folder

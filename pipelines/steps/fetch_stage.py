@@ -26,7 +26,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from filters.node_filters import replace_nodes
+from filters.node_filters import drop_images
 from pipelines.fetch import FetchConfig, decode_image, fetch_all
 from schemas.config import FetchSettings
 
@@ -218,13 +218,7 @@ class JoinImages(PipelineStep):
             media.media_bytes = row["image"]
             media.metadata.update({key: row[key] for key in FACTS})
             self.stat_update("images_joined")
-        if dropped:
-            nodes = doc.metadata.get("nodes")
-            if nodes is None:  # no layout: the media list is all there is
-                doc.media = [m for i, m in enumerate(doc.media) if i not in dropped]
-            else:
-                kept = [n for n in nodes if not (n["type"] == "image" and n.get("media") in dropped)]
-                replace_nodes(doc, kept, dropped)
+        drop_images(doc, dropped)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
