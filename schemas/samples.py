@@ -54,9 +54,9 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def sample_words(sample: dict[str, Any]) -> int:
-    """Whitespace-separated words in a sample's texts (QA counts questions and answers)."""
-    return sum(len(text.split()) for text in sample_texts(sample))
+def count_words(texts: list[str]) -> int:
+    """Whitespace-separated words: the word count the manifest reports for every kind."""
+    return sum(len(text.split()) for text in texts)
 
 
 def sample_texts(sample: dict[str, Any]) -> list[str]:

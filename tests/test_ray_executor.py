@@ -16,6 +16,9 @@ from tests.helpers import pack, shard_hashes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+# every task may run at once; each reserves little memory so both nodes take tasks
+ON_RAY = ("executor.kind=ray", "executor.workers=-1", "executor.mem_per_cpu_gb=0.25")
+
 
 @pytest.fixture(scope="module")
 def two_node_cluster():
@@ -38,35 +41,14 @@ def two_node_cluster():
 
 def test_two_nodes_write_the_same_shards_as_local(two_node_cluster, tmp_path):
     stage_documents(make_documents("interleaved", 60), str(tmp_path / "in"), files=4)
-    local = pack(
-        tmp_path / "in", tmp_path / "local", "interleaved", "web", "executor.tasks=4", "shards.max_samples=7"
-    )
-    on_ray = pack(
-        tmp_path / "in",
-        tmp_path / "ray",
-        "interleaved",
-        "web",
-        "executor.tasks=4",
-        "shards.max_samples=7",
-        "executor.kind=ray",
-        "executor.workers=-1",
-        "executor.mem_per_cpu_gb=0.25",
-    )
+    args = ("interleaved", "web", "executor.tasks=4", "shards.max_samples=7")
+    local = pack(tmp_path / "in", tmp_path / "local", *args)
+    on_ray = pack(tmp_path / "in", tmp_path / "ray", *args, *ON_RAY)
     assert shard_hashes(on_ray) == shard_hashes(local)
     assert validate_dataset(str(on_ray)).ok
     # a re-run finds every task complete and leaves the shards alone
     before = {p: p.stat().st_mtime_ns for p in (on_ray / "shards").iterdir()}
-    pack(
-        tmp_path / "in",
-        tmp_path / "ray",
-        "interleaved",
-        "web",
-        "executor.tasks=4",
-        "shards.max_samples=7",
-        "executor.kind=ray",
-        "executor.workers=-1",
-        "executor.mem_per_cpu_gb=0.25",
-    )
+    pack(tmp_path / "in", tmp_path / "ray", *args, *ON_RAY)
     assert {p: p.stat().st_mtime_ns for p in (on_ray / "shards").iterdir()} == before
 
 
@@ -94,9 +76,7 @@ def test_worker_killed_mid_task_is_retried(two_node_cluster, tmp_path):
                 "ocr",
                 "ocr",
                 *args,
-                "executor.kind=ray",
-                "executor.workers=-1",
-                "executor.mem_per_cpu_gb=0.25",
+                *ON_RAY,
             )
         except Exception as error:  # surfaced below
             errors.append(error)

@@ -25,6 +25,7 @@ from pipelines.steps import folder
 from pipelines.steps.samples import BadDocument, Sample, document_to_sample
 from schemas.manifest import SHARDS_DIR, ShardEntry, shard_name
 from schemas.records import StatKeys
+from schemas.samples import count_words
 
 SHARD_INDEX_DIR = "_stage/shard_index"
 
@@ -65,7 +66,7 @@ class _OpenShard:
         for suffix, data in sample.images:
             self._member(f"{sample.key}.{suffix}", data)
         self.samples += 1
-        self.words += sum(len(text.split()) for text in sample.texts)
+        self.words += count_words(sample.texts)
         self.images += len(sample.images)
         self.tokens = None if tokens is None or self.tokens is None else self.tokens + tokens
 
