@@ -182,6 +182,61 @@ class ImageFilterConfig(StrictModel):
     )
 
 
+class NsfwConfig(StrictModel):
+    """NSFW scoring of fetched images (NudeNet's detector by default)."""
+
+    enabled: bool = Field(True, description="score every kept image and apply the policy")
+    model: Literal["nudenet", "clip_head"] = Field(
+        "nudenet", description="nudenet: the ONNX detector inside the nudenet wheel; clip_head: LAION's MLP on CLIP embeddings"
+    )
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="images scoring at least this are NSFW"
+    )
+    policy: Literal["image", "document"] = Field(
+        "document", description="what an NSFW image removes: the image, or its whole document (OBELICS)"
+    )
+    batch_size: int = Field(16, ge=1, description="images scored per model call")
+    detector_path: str | None = Field(
+        None, description="an ONNX detector of NudeNet's format to use instead of the wheel's own"
+    )
+    clip_model: str = Field("ViT-L-14", description="clip_head: open_clip architecture of the embeddings")
+    clip_weights: str | None = Field(None, description="clip_head: path of the open_clip checkpoint")
+    head_weights: str | None = Field(None, description="clip_head: path of the NSFW head's weights")
+
+
+class TextDedupConfig(StrictModel):
+    """Deduplication decided from URLs and text alone, before any image is fetched (OBELICS)."""
+
+    enabled: bool = Field(True, description="run the URL and text dedup stages")
+    partitions: int | None = Field(
+        None, ge=1, description="tasks of the global grouping stages; None = executor.tasks"
+    )
+    url: bool = Field(True, description="documents with the same URL: keep the newest (WARC-Date)")
+    image_url_max_docs: int | None = Field(
+        10, ge=1, description="drop images whose URL appears in more pages than this (logos); None = off"
+    )
+    image_set: bool = Field(True, description="documents with the same set of image URLs: keep the newest")
+    paragraph_max_docs: int | None = Field(
+        2, ge=1, description="remove paragraphs found in more pages of one domain than this; None = off"
+    )
+    minhash: bool = Field(True, description="near-duplicate documents by MinHash LSH: keep the newest")
+    minhash_ngram: int = Field(5, ge=1, description="words per shingle")
+    minhash_bands: int = Field(14, ge=1, description="LSH bands")
+    minhash_rows: int = Field(8, ge=1, description="hashes per band")
+
+
+class ImageDedupConfig(StrictModel):
+    """Exact (sha256) and near-duplicate (64-bit perceptual hash) image dedup across the dataset."""
+
+    enabled: bool = Field(True, description="run the image dedup stages")
+    exact: bool = Field(True, description="identical bytes (sha256 of the stored image)")
+    near: bool = Field(True, description="perceptual hash within max_distance bits")
+    max_distance: int = Field(6, ge=0, le=32, description="Hamming distance of near duplicates (bits of 64)")
+    partitions: int | None = Field(
+        None, ge=1, description="tasks of the global grouping stage; None = executor.tasks"
+    )
+
+
 class InterleavedConfig(JobConfig):
     """The ``interleaved`` job: WARC pages -> OBELICS-style interleaved documents."""
 
@@ -200,6 +255,9 @@ class InterleavedConfig(JobConfig):
     )
     fetch: FetchSettings = FetchSettings()
     image_filters: ImageFilterConfig = ImageFilterConfig()
+    text_dedup: TextDedupConfig = TextDedupConfig()
+    nsfw: NsfwConfig = NsfwConfig()
+    image_dedup: ImageDedupConfig = ImageDedupConfig()
 
 
 class ConfigError(ValueError):
