@@ -4,17 +4,19 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: setup demo test test-fast lint pack interleaved bench clean
+.PHONY: setup demo test test-fast lint pack interleaved pdf_ocr report bench clean
 
 setup: $(VENV)/.installed
 
-# torch first: pinned to the CPU build this machine keeps on disk, so nothing pulls a CUDA build
-# of several GB; elsewhere the same line installs it from PyPI.
+# torch and torchvision first, pinned to the builds this machine keeps on disk (a CUDA build: it
+# runs on the CPU here and on the GPU where there is one), so nothing downloads several GB of
+# another torch; torchvision is needed by open_clip (the `clip` extra: CLIP scores, the CLIP NSFW
+# head). Elsewhere the same line installs them from PyPI.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev,train]"
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q -e ".[dev,train,clip]"
 	touch $@
 
 demo: setup
@@ -36,6 +38,17 @@ pack: setup
 
 interleaved: setup
 	$(BIN)/vlmdata run interleaved --config $(or $(CONFIG),configs/interleaved.yaml) $(ARGS)
+
+pdf_ocr: setup
+	$(BIN)/vlmdata run pdf_ocr --config $(or $(CONFIG),configs/pdf_ocr.yaml) $(ARGS)
+
+# the auditor's report of a run: make report RUN=out/<dataset>  (writes RUN/report.html and report.json)
+report: setup
+	$(BIN)/vlmdata report $(or $(RUN),$(error give RUN=OUT/<dataset>))
+
+# train on shard datasets: make train CONFIG=configs/train.yaml ARGS="steps=200"
+train: setup
+	$(BIN)/vlmdata train --config $(or $(CONFIG),configs/train.yaml) $(ARGS)
 
 bench: setup
 	$(PY) benchmarks/bench_shards.py

@@ -8,12 +8,13 @@ poor in punctuation. The text rules are those of :mod:`filters.text_rules`, run 
 
 from __future__ import annotations
 
-from datatrove.data import Document
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.text_rules import TEXT_REASONS, WORDLIST_RULES, first_failing_rule, rule_wordlists
-from filters.text_stats import words
+from filters.text_stats import char_ngram_repetition, word_ngram_repetition, words
 from schemas.config import DocFilterConfig
+from schemas.histograms import HistogramRecorder
 
 # Reasons, in the order the rules run (the first failing rule names the drop).
 DOCUMENT_REASONS = ("too_few_images", "too_many_images", *TEXT_REASONS)
@@ -32,13 +33,30 @@ class DocumentQualityFilter(BaseFilter):
     document is the value its first failing rule measured.
 
     The stopword and flagged-word rules use the lists of ``metadata["lang"]``; a language without
-    a list skips the rule (counted ``skipped_<rule>_<lang>``), never borrowing another list."""
+    a list skips the rule (counted ``skipped_<rule>_<lang>``), never borrowing another list.
+
+    With ``histograms_dir`` set, every document's words and character / word repetition ratios
+    go to histograms (``schemas.histograms``) written per task under
+    ``<histograms_dir>/<histograms_stage>/``; the ratios are then measured on every document,
+    not only on those reaching their rule, so the distributions are complete."""
 
     name = "📄 OBELICS document filters"
 
-    def __init__(self, cfg: DocFilterConfig | None = None, exclusion_writer=None):
+    def __init__(
+        self,
+        cfg: DocFilterConfig | None = None,
+        exclusion_writer=None,
+        histograms_dir: str | None = None,
+        histograms_stage: str = "extract",
+    ):
         super().__init__(exclusion_writer)
         self.cfg = cfg or DocFilterConfig()
+        self.histograms = HistogramRecorder(histograms_dir, histograms_stage, "document_filters")
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.histograms.start()
+        yield from super().run(data, rank, world_size)
+        self.histograms.finish(rank)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         failure = self.failure(doc)
@@ -51,15 +69,20 @@ class DocumentQualityFilter(BaseFilter):
     def failure(self, doc: Document) -> tuple[str, float] | None:
         """(reason, measured value) of the first rule ``doc`` fails, or None when it passes."""
         cfg = self.cfg
+        text = doc.text
+        tokens = words(text)
+        if self.histograms.enabled:
+            self.histograms.add("doc_words", len(tokens))
+            self.histograms.add("doc_char_10gram_repetition", char_ngram_repetition(text, 10))
+            self.histograms.add("doc_word_5gram_repetition", word_ngram_repetition(tokens, 5))
         n_images = count_images(doc)
         if n_images < cfg.min_images:
             return "too_few_images", n_images
         if n_images > cfg.max_images:
             return "too_many_images", n_images
-        text = doc.text
         lang = str(doc.metadata.get("lang") or "und")
         skipped: set[str] = set()
-        failure = first_failing_rule(text, words(text), cfg, rule_wordlists(lang), skipped)
+        failure = first_failing_rule(text, tokens, cfg, rule_wordlists(lang), skipped)
         for rule in WORDLIST_RULES:  # in the order the rules run
             if rule in skipped:
                 self.stat_update(f"skipped_{rule}_{lang}")

@@ -19,19 +19,26 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from filters.document_filters import count_images
 from filters.node_filters import drop_images
 from schemas.config import ImageFilterConfig
+from schemas.histograms import HistogramRecorder
 
 IMAGE_FILTER_REASONS = ("image_too_small", "image_too_large", "image_aspect_ratio")
+
+
+def original_size(media: Media) -> tuple[int, int] | None:
+    """(width, height) as displayed before the fetch stage resized it, or None when unrecorded."""
+    meta = media.metadata or {}
+    width = meta.get("original_width") or meta.get("width")
+    height = meta.get("original_height") or meta.get("height")
+    return (width, height) if width and height else None
 
 
 def image_failure(media: Media, cfg: ImageFilterConfig) -> str | None:
     """The reason ``media`` fails the size rules, or None; an image without recorded size passes
     (it was not fetched by our stage, so there is nothing to measure)."""
-    meta = media.metadata or {}
-    width = meta.get("original_width") or meta.get("width")
-    height = meta.get("original_height") or meta.get("height")
-    if not width or not height:
+    size = original_size(media)
+    if size is None:
         return None
-    short, long = min(width, height), max(width, height)
+    short, long = min(size), max(size)
     if short < cfg.min_side:
         return "image_too_small"
     if long > cfg.max_side:
@@ -42,19 +49,37 @@ def image_failure(media: Media, cfg: ImageFilterConfig) -> str | None:
 
 
 class ImageFilters(PipelineStep):
-    """Removes the images failing the size and aspect rules from their documents."""
+    """Removes the images failing the size and aspect rules from their documents.
+
+    With ``histograms_dir`` set, the original width, height and aspect ratio of every image with
+    a recorded size go to histograms, written per task under ``<histograms_dir>/<histograms_stage>/``."""
 
     name = "🖼️ Image filters"
     type = "✂️ - FILTER"
 
-    def __init__(self, cfg: ImageFilterConfig | None = None):
+    def __init__(
+        self,
+        cfg: ImageFilterConfig | None = None,
+        histograms_dir: str | None = None,
+        histograms_stage: str = "join",
+    ):
         super().__init__()
         self.cfg = cfg or ImageFilterConfig()
+        self.histograms = HistogramRecorder(histograms_dir, histograms_stage, "image_filters")
+
+    def measure(self, media: Media) -> None:
+        """Record the image's original size in the histograms (when it has one)."""
+        if size := original_size(media):
+            width, height = size
+            self.histograms.add("image_width", width)
+            self.histograms.add("image_height", height)
+            self.histograms.add("image_aspect_ratio", max(width, height) / min(width, height))
 
     def filter_images(self, doc: Document) -> None:
         dropped: set[int] = set()
         for i, media in enumerate(doc.media):
             self.stat_update("images_in")
+            self.measure(media)
             reason = image_failure(media, self.cfg)
             if reason:
                 self.stat_update(f"dropped_{reason}")
@@ -64,10 +89,12 @@ class ImageFilters(PipelineStep):
         drop_images(doc, dropped)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.histograms.start()
         for doc in data:
             with self.track_time():
                 self.filter_images(doc)
             yield doc
+        self.histograms.finish(rank)
 
 
 class MinImagesFilter(BaseFilter):

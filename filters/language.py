@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from schemas.config import DocFilterConfig
+from schemas.histograms import HistogramRecorder
 
 UNDETERMINED = "und"  # BCP 47's code for "no language": empty or whitespace-only text
 _LABEL_PREFIX = "__label__"
@@ -96,23 +97,40 @@ class LanguageFilter(BaseFilter):
     Uses ``metadata["lang"]`` / ``["lang_score"]`` when a ``LanguageTagger`` set them, else
     identifies the text itself. Drops with reason ``language`` (another language) or
     ``language_score`` (a kept language, identified with too low a score);
-    ``metadata["filter_value"]`` is the score."""
+    ``metadata["filter_value"]`` is the score.
+
+    With ``histograms_dir`` set, the scores of the documents identified as a kept language (those
+    ``min_language_score`` decides about) go to the ``language_score`` histogram, written per task
+    under ``<histograms_dir>/<histograms_stage>/``."""
 
     name = "🌐 Language filter"
 
     def __init__(
-        self, cfg: DocFilterConfig | None = None, model_path: str | None = None, exclusion_writer=None
+        self,
+        cfg: DocFilterConfig | None = None,
+        model_path: str | None = None,
+        exclusion_writer=None,
+        histograms_dir: str | None = None,
+        histograms_stage: str = "extract",
     ):
         super().__init__(exclusion_writer)
         self.cfg = cfg or DocFilterConfig()
         self.languages = frozenset(self.cfg.languages)
         self.identifier = LanguageIdentifier(model_path)
+        self.histograms = HistogramRecorder(histograms_dir, histograms_stage, "language")
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.histograms.start()
+        yield from super().run(data, rank, world_size)
+        self.histograms.finish(rank)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if "lang" in doc.metadata and "lang_score" in doc.metadata:
             lang, score = doc.metadata["lang"], doc.metadata["lang_score"]
         else:
             lang, score = tag(doc, self.identifier)
+        if lang in self.languages:
+            self.histograms.add("language_score", score)
         if lang in self.languages and score >= self.cfg.min_language_score:
             return True
         doc.metadata["filter_value"] = score

@@ -23,6 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 from filters.text_rules import SPAM_REASON, TEXT_REASONS, WordLists, first_failing_rule, rule_wordlists
 from filters.text_stats import words
 from schemas.config import NodeFilterConfig
+from schemas.histograms import HistogramRecorder
 from schemas.samples import nodes_to_text
 
 # Extensions that name an image format: an image whose URL ends in one of these, and not in the
@@ -54,25 +55,37 @@ class NodeFilters(PipelineStep):
     rebuilds ``doc.text`` from the nodes. Each dropped node goes to ``exclusion_writer`` (an
     ``ExclusionRecorder``) as a small document: id ``<doc id>#<node index>``, text the paragraph
     or the image URL, metadata ``filter_reason``, ``filter_value`` (what was measured), ``source``
-    (the page URL) and, for an image, its ``Media``."""
+    (the page URL) and, for an image, its ``Media``.
+
+    With ``histograms_dir`` set, the words of every paragraph go to the ``paragraph_words``
+    histogram, written per task under ``<histograms_dir>/<histograms_stage>/``."""
 
     name = "🧹 OBELICS node filters"
     type = "✂️ - FILTER"
 
-    def __init__(self, cfg: NodeFilterConfig | None = None, exclusion_writer=None):
+    def __init__(
+        self,
+        cfg: NodeFilterConfig | None = None,
+        exclusion_writer=None,
+        histograms_dir: str | None = None,
+        histograms_stage: str = "extract",
+    ):
         super().__init__()
         self.cfg = cfg or NodeFilterConfig()
         self.exclusion_writer = exclusion_writer
+        self.histograms = HistogramRecorder(histograms_dir, histograms_stage, "node_filters")
         self.blocklist = tuple(s.lower() for s in self.cfg.image_url_blocklist)
         self.image_formats = frozenset(f.lower().lstrip(".") for f in self.cfg.image_formats)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
+        self.histograms.start()
         with writer_context as writer:
             for doc in data:
                 with self.track_time():
                     self.filter_nodes(doc, writer, rank)
                 yield doc
+        self.histograms.finish(rank)
 
     def filter_nodes(self, doc: Document, writer=None, rank: int = 0) -> None:
         """Apply the node rules to one document in place; dropped nodes go to ``writer``."""
@@ -89,7 +102,9 @@ class NodeFilters(PipelineStep):
             media = None
             if node["type"] == "text":
                 kind = "paragraphs"
-                failure = self.paragraph_failure(node["text"], lists, skipped)
+                tokens = words(node["text"])
+                self.histograms.add("paragraph_words", len(tokens))
+                failure = self.paragraph_failure(node["text"], lists, skipped, tokens)
             elif node["type"] == "image":
                 kind = "images"
                 media_index = node.get("media")
@@ -117,16 +132,19 @@ class NodeFilters(PipelineStep):
         if len(kept_nodes) < len(nodes):
             replace_nodes(doc, kept_nodes, dropped_media)
 
-    def paragraph_failure(self, text: str, lists: WordLists, skipped: set[str]) -> tuple[str, float] | None:
+    def paragraph_failure(
+        self, text: str, lists: WordLists, skipped: set[str], tokens: list[str] | None = None
+    ) -> tuple[str, float] | None:
         """(reason, measured value) of the first rule ``text`` fails, or None when it passes: the
         shared text rules (:func:`filters.text_rules.first_failing_rule`), punctuation from
         ``punctuation_min_words`` words, then the spam-word rule.
 
-        A word-list rule whose list is None is skipped and its name added to ``skipped``."""
+        A word-list rule whose list is None is skipped and its name added to ``skipped``;
+        ``tokens`` are the words of ``text`` when the caller has them already."""
         cfg = self.cfg
         return first_failing_rule(
             text,
-            words(text),
+            words(text) if tokens is None else tokens,
             cfg,
             lists,
             skipped,

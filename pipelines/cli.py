@@ -2,6 +2,9 @@
 
 vlmdata run JOB --config configs/JOB.yaml [key=value ...]
 vlmdata validate OUT/DATASET
+vlmdata report OUT/DATASET [--out FILE]
+vlmdata stats OUT/DATASET
+vlmdata train --config configs/train.yaml [key=value ...]
 """
 
 from __future__ import annotations
@@ -79,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("dataset_dir", metavar="OUT/DATASET")
 
+    report = commands.add_parser(
+        "report",
+        help="write the auditor's report of a run (HTML and JSON)",
+        description="Build the auditor's report of OUT/DATASET from what the run wrote (stats, exclusions, "
+        "histograms, manifest): one self-contained HTML file and report.json with the same figures.",
+    )
+    report.add_argument("dataset_dir", metavar="OUT/DATASET")
+    report.add_argument(
+        "--out", metavar="FILE", help="HTML file to write (JSON beside it) [default: OUT/DATASET/report.html]"
+    )
+
+    stats = commands.add_parser(
+        "stats",
+        help="print the funnel of a run as a table",
+        description="Print documents, paragraphs and images in and out of every step of every stage of "
+        "OUT/DATASET, with the drops per reason, summed over all tasks.",
+    )
+    stats.add_argument("dataset_dir", metavar="OUT/DATASET")
+
     inspect = commands.add_parser(
         "inspect-html",
         help="print pages as extraction and the node-level filters leave them (JSON lines)",
@@ -91,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--urls", metavar="MAP.json", help="JSON mapping file name -> URL (or -> {url: ...})"
     )
     inspect.add_argument("--raw", action="store_true", help="stop after extraction, before any filter")
+
+    commands.add_parser(
+        "train",
+        help="train an Idefics2/Idefics3-style model on shard datasets (needs the `train` extra)",
+        add_help=False,  # `vlmdata train ...` is handed whole to training.cli (see main)
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -139,6 +167,43 @@ def cmd_run(args: argparse.Namespace) -> int:
         else f"{cfg.dataset_dir} (staged documents under _stage/{stages[-1].name}/)"
     )
     print(f"done in {time.monotonic() - started:.1f} s: {where}")
+    write_run_report(cfg.dataset_dir, cfg.model_dump(mode="json"))
+    return 0
+
+
+def write_run_report(dataset_dir: str, config: dict) -> None:
+    """The report at the end of a successful job; a failure to write it is reported, not fatal
+    (the job's outputs are complete; ``vlmdata report`` writes it again)."""
+    from audit.report import build_report
+
+    try:
+        html, _ = build_report(dataset_dir, config=config)
+    except Exception as error:  # the shards are done: say what failed and how to retry
+        print(f"warning: report not written ({type(error).__name__}: {error}); "
+              f"run `vlmdata report {dataset_dir}` to retry", file=sys.stderr)  # fmt: skip
+        return
+    print(f"report: {html}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from audit.report import build_report
+
+    if not Path(args.dataset_dir, "_logs").is_dir() and "://" not in args.dataset_dir:
+        print(f"error: {args.dataset_dir}: no _logs/ folder; give OUT/<dataset> of a run", file=sys.stderr)
+        return 2
+    html, data = build_report(args.dataset_dir, args.out)
+    print(f"report: {html}\nfigures: {data}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from audit.stats import stats_table
+
+    try:
+        print(stats_table(args.dataset_dir))
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -152,6 +217,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:
+        from training.cli import main as train_main  # lazy: torch only for training
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -165,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
 
             configure_logging(args.log_level)
             return run_demo(args.out, args.documents, args.executor)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "stats":
+            return cmd_stats(args)
         return cmd_validate(args)
     except (ConfigError, StageFailed) as error:
         print(f"error: {error}", file=sys.stderr)

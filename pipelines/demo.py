@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from audit.report import build_report
 from pipelines.executors import run_stages
 from pipelines.interleaved import build_interleaved
 from pipelines.pack import build_pack
@@ -88,6 +89,8 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
         f"interleaved  {read} pages read, {kept} kept by the text filters, {report.samples} documents with "
         f"fetched images in {report.shards} shards  {status}  {cfg.dataset_dir}/manifest.json"
     )
+    html, _ = build_report(cfg.dataset_dir, config=cfg.model_dump(mode="json"))
+    print(f"             the auditor's report: {html}")
 
     for kind in KINDS:
         staged = root / "inputs" / kind
@@ -111,7 +114,8 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
         f"\ndemo finished in {time.monotonic() - started:.0f} s: {root.resolve()}\n"
         "  corpus/   the generated WARC, caption list and PDFs (corpus.json says what each item tests)\n"
         "  inputs/   staged documents of every kind\n"
-        "  demo-web/ the interleaved job: shards/, manifest.json, _stage/, _logs/, _excluded/ (what filters dropped)\n"
+        "  demo-web/ the interleaved job: shards/, manifest.json, report.html (what every filter removed, why,\n"
+        "            and what it looked like), _stage/, _logs/, _excluded/\n"
         "  demo-*/   one dataset per kind: shards/, manifest.json, sizes.json, _logs/"
     )
     return 1 if problems else 0

@@ -1,10 +1,19 @@
 """The ``interleaved`` job (OBELICS): WARC pages -> interleaved image-text documents.
 
+In crawl mode (``page_urls``), stage ``crawl`` first fetches the listed pages with the shared
+fetcher and archives the responses as WARC (pipelines/steps/crawl.py); extraction reads that archive.
+
 Stage ``extract`` reads WARC/ARC files (or a table of record pointers), decodes and simplifies
 each page into ordered text and image nodes, identifies its language, applies the node-level
 filters (drop a paragraph or an image) and the document-level filters (drop the document), and
 stages the survivors as Parquet under ``_stage/extract/``. Every drop is counted per reason in
 ``_logs/extract/stats.json`` and sampled into ``_excluded/extract/``.
+
+Then, decided from URLs and text alone before anything is fetched (``text_dedup``, see
+pipelines/dedup.py): document URL dedup and MinHash near-duplicates (keep the newest by WARC-Date),
+image URLs on more than ``text_dedup.image_url_max_docs`` pages removed, image-set dedup, and
+paragraphs repeated in more than ``text_dedup.paragraph_max_docs`` pages of one domain removed;
+the survivors are staged in ``_stage/text_dedup/``.
 
 With ``fetch_images`` on, image fetching follows (DESIGN.md: image-centric, partitioned by host):
 
@@ -13,16 +22,18 @@ With ``fetch_images`` on, image fetching follows (DESIGN.md: image-centric, part
 - ``fetch`` (``fetch.partitions`` tasks): each partition's URLs fetched once, decoded and resized,
   staged keyed by URL in ``_stage/fetched/<partition>.parquet`` (failures counted
   ``failed_<reason>`` in ``_logs/fetch/stats.json``);
-- ``join``: the extract documents get their images back (failed ones removed), the image filters
-  drop images by size and aspect ratio, documents left with too few images are dropped, and the
+- ``join``: the documents get their images back (failed ones removed), the image filters drop
+  images by size and aspect ratio, the NSFW filter scores every image and applies its policy
+  (drop the image or the document), documents left with too few images are dropped, and the
   survivors are staged in ``_stage/join/``;
+- image dedup (``image_keys`` -> ``image_groups`` -> ``image_clusters`` -> ``image_dedup``): exact
+  and near-duplicate images across the dataset, one kept per cluster;
 - ``write_shards`` and ``finalize`` (pipelines/pack.py) turn them into shards and a manifest.
 
 The join stays a stage of its own, ending in staged Parquet, rather than writing shards itself:
 the shard tail is then exactly the one every job shares, and a re-run after a failed shard write
-resumes without re-joining. What else follows in DESIGN.md's order (URL and text dedup, NSFW,
-image dedup) joins this job as those stages land. Without ``fetch_images`` the job ends at staged
-documents that carry image URLs.
+resumes without re-joining. Without ``fetch_images`` the job ends at staged documents that carry
+image URLs.
 """
 
 from __future__ import annotations
@@ -36,25 +47,30 @@ from filters.document_filters import DocumentQualityFilter
 from filters.image_filters import ImageFilters, MinImagesFilter
 from filters.language import LanguageFilter, LanguageTagger
 from filters.node_filters import NodeFilters
+from filters.nsfw import NsfwFilter
+from pipelines.dedup import image_dedup_stages, text_dedup_stages
+from pipelines.fetching import JOIN, image_fetch_stages
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
+from pipelines.steps.crawl import CrawlPages
 from pipelines.steps.exclusions import ExclusionRecorder
-from pipelines.steps.fetch_stage import FetchImages, ImageUrlPartitioner, JoinImages
 from pipelines.steps.html_extract import HtmlExtractor
 from pipelines.steps.stage_io import StageReader, StageWriter
 from pipelines.steps.warc_reader import WarcPointerReader, WarcReader
 from schemas.config import ConfigError, InterleavedConfig
+from schemas.histograms import HISTOGRAMS_DIR
 
+CRAWL = "crawl"
 EXTRACT = "extract"
-IMAGE_URLS = "image_urls"
-FETCH = "fetch"
-FETCHED = "fetched"
-JOIN = "join"
 
 
 def warc_reader(cfg: InterleavedConfig):
     """A reader over the configured WARC inputs (one folder, or files and globs on one
-    filesystem), or over the table of record pointers."""
+    filesystem), over the table of record pointers, or over the crawl stage's archive."""
+    if sum(map(bool, (cfg.warcs, cfg.pointers, cfg.page_urls))) > 1:
+        raise ConfigError("give one input: warcs, pointers or page_urls")
+    if cfg.page_urls:
+        return WarcReader(f"{cfg.dataset_dir}/_stage/{CRAWL}", glob_pattern="*.warc.gz")
     if cfg.pointers:
         return WarcPointerReader(cfg.pointers)
     if not cfg.warcs:
@@ -82,6 +98,11 @@ def warc_reader(cfg: InterleavedConfig):
     return WarcReader(root if protocol == "file" else f"{protocol}://{root}", paths_file=listing)
 
 
+def histograms(cfg: InterleavedConfig, stage: str) -> dict[str, str]:
+    """Where a filter of ``stage`` writes the histograms of what it measures (for the report)."""
+    return {"histograms_dir": f"{cfg.dataset_dir}/{HISTOGRAMS_DIR}", "histograms_stage": stage}
+
+
 def extract_stage(cfg: InterleavedConfig) -> Stage:
     excluded = f"{cfg.dataset_dir}/_excluded"
 
@@ -94,58 +115,51 @@ def extract_stage(cfg: InterleavedConfig) -> Stage:
         warc_reader(cfg),
         HtmlExtractor(),
         LanguageTagger(),
-        NodeFilters(cfg.node_filters, exclusion_writer=recorder("node_filters")),
-        LanguageFilter(cfg.doc_filters, exclusion_writer=recorder("language")),
-        DocumentQualityFilter(cfg.doc_filters, exclusion_writer=recorder("document_filters")),
+        NodeFilters(cfg.node_filters, exclusion_writer=recorder("node_filters"), **histograms(cfg, EXTRACT)),
+        LanguageFilter(cfg.doc_filters, exclusion_writer=recorder("language"), **histograms(cfg, EXTRACT)),
+        DocumentQualityFilter(
+            cfg.doc_filters, exclusion_writer=recorder("document_filters"), **histograms(cfg, EXTRACT)
+        ),
         StageWriter(f"{cfg.dataset_dir}/_stage/{EXTRACT}"),
     ]
     return Stage(EXTRACT, pipeline, cfg.executor.tasks)
 
 
-def fetch_stages(cfg: InterleavedConfig) -> list[Stage]:
-    """image_urls -> fetch -> join, then the shared shard tail."""
-    stage = f"{cfg.dataset_dir}/_stage"
-    partitions = cfg.fetch.partitions or cfg.executor.tasks
-    recorder = ExclusionRecorder(
-        f"{cfg.dataset_dir}/_excluded", JOIN, "image_filters", cfg.audit.reservoir_size,
-        cfg.audit.thumbnail_px, seed=cfg.seed,
-    )  # fmt: skip
-    return [
-        Stage(
-            IMAGE_URLS,
-            [StageReader(f"{stage}/{EXTRACT}"), ImageUrlPartitioner(f"{stage}/{IMAGE_URLS}", partitions)],
-            cfg.executor.tasks,
-        ),
-        Stage(
-            FETCH,
-            [
-                FetchImages(
-                    f"{stage}/{IMAGE_URLS}",
-                    f"{stage}/{FETCHED}",
-                    cfg.fetch,
-                    image_format=cfg.shards.image_format,
-                    jpeg_quality=cfg.shards.jpeg_quality,
-                )
-            ],
-            partitions,
-        ),
-        Stage(
-            JOIN,
-            [
-                StageReader(f"{stage}/{EXTRACT}"),
-                JoinImages(f"{stage}/{FETCHED}", partitions),
-                ImageFilters(cfg.image_filters),
-                MinImagesFilter(cfg.doc_filters.min_images, exclusion_writer=recorder),
-                StageWriter(f"{stage}/{JOIN}"),
-            ],
-            cfg.executor.tasks,
-        ),
-        *shard_stages(cfg, "interleaved", StageReader(f"{stage}/{JOIN}")),
+def fetch_stages(cfg: InterleavedConfig, source: str) -> list[Stage]:
+    """image_urls -> fetch -> join (image filters, NSFW, too few images) -> image dedup -> shards,
+    for the documents staged in ``source``."""
+
+    def recorder(step: str) -> ExclusionRecorder:
+        return ExclusionRecorder(
+            f"{cfg.dataset_dir}/_excluded", JOIN, step, cfg.audit.reservoir_size,
+            cfg.audit.thumbnail_px, seed=cfg.seed,
+        )  # fmt: skip
+
+    join_steps = [
+        ImageFilters(cfg.image_filters, **histograms(cfg, JOIN)),
+        *([NsfwFilter(cfg.nsfw, exclusion_writer=recorder("nsfw"))] if cfg.nsfw.enabled else []),
+        MinImagesFilter(cfg.doc_filters.min_images, exclusion_writer=recorder("image_filters")),
     ]
+    stages, result = image_fetch_stages(cfg, cfg.fetch, source, join_steps)
+    if cfg.image_dedup.enabled:
+        dedup, result = image_dedup_stages(cfg, cfg.image_dedup, result, cfg.doc_filters.min_images)
+        stages += dedup
+    return stages + shard_stages(cfg, "interleaved", StageReader(result))
+
+
+def crawl_stage(cfg: InterleavedConfig) -> Stage:
+    partitions = cfg.fetch.partitions or cfg.executor.tasks
+    crawler = CrawlPages(cfg.page_urls, f"{cfg.dataset_dir}/_stage/{CRAWL}", partitions, cfg.fetch)
+    return Stage(CRAWL, [crawler], partitions)
 
 
 def build_interleaved(cfg: InterleavedConfig) -> list[Stage]:
-    stages = [extract_stage(cfg)]
+    stages = [crawl_stage(cfg)] if cfg.page_urls else []
+    stages.append(extract_stage(cfg))
+    result = f"{cfg.dataset_dir}/_stage/{EXTRACT}"
+    if cfg.text_dedup.enabled:
+        dedup, result = text_dedup_stages(cfg, cfg.text_dedup, result)
+        stages += dedup
     if cfg.fetch_images:
-        stages += fetch_stages(cfg)
+        stages += fetch_stages(cfg, result)
     return stages

@@ -165,10 +165,34 @@ class FetchSettings(StrictModel):
         1024, ge=1, description="fetched images are resized so their longest side fits this"
     )
     batch_size: int = Field(
-        256, ge=1, description="URLs fetched and decoded at a time (bounds a task's memory)"
+        256, ge=1, description="URLs in flight per task, and rows per write (bounds a task's memory)"
     )
     partitions: int | None = Field(
         None, ge=1, description="fetch tasks; image URLs are split among them by host; None = executor.tasks"
+    )
+    user_agent: str = Field(
+        "vlmdata/0.1 (+https://github.com/vlmdata)",
+        description="User-Agent header; robots.txt and X-Robots-Tag rules for its first word apply",
+    )
+    respect_robots: bool = Field(
+        True, description="honour each host's robots.txt (4xx: allow all; 5xx/unreachable: disallow all)"
+    )
+    per_host_rate: float | None = Field(
+        None,
+        gt=0,
+        description="requests per second per host across the job (a host lives in one task); "
+        "time queued behind the rate counts against deadline",
+    )
+    opt_out: str | None = Field(
+        None,
+        description="file (local or fsspec URL) of URLs or domains, one a line, whose images are never fetched",
+    )
+    decode_threads: int = Field(
+        2, ge=1, description="threads per fetch task decoding/resizing images beside the network loop"
+    )
+    resample: Literal["box", "bilinear", "bicubic", "lanczos"] = Field(
+        "box",
+        description="downscaling filter: box (area averaging, fastest) ... lanczos (sharpest, ~3x slower)",
     )
 
 
@@ -196,6 +220,9 @@ class NsfwConfig(StrictModel):
         "document", description="what an NSFW image removes: the image, or its whole document (OBELICS)"
     )
     batch_size: int = Field(16, ge=1, description="images scored per model call")
+    threads: int = Field(
+        1, ge=0, description="onnxruntime threads per worker (0 = all cores; 1 suits one task per CPU)"
+    )
     detector_path: str | None = Field(
         None, description="an ONNX detector of NudeNet's format to use instead of the wheel's own"
     )
@@ -221,8 +248,10 @@ class TextDedupConfig(StrictModel):
     )
     minhash: bool = Field(True, description="near-duplicate documents by MinHash LSH: keep the newest")
     minhash_ngram: int = Field(5, ge=1, description="words per shingle")
-    minhash_bands: int = Field(14, ge=1, description="LSH bands")
-    minhash_rows: int = Field(8, ge=1, description="hashes per band")
+    # 20 x 6 (candidates from Jaccard ~0.61): recall 0.96 at precision 1.0 on benchmarks/bench_dedup.py,
+    # where datatrove's 14 x 8 (~0.72) found 0.86 of the planted small edits
+    minhash_bands: int = Field(20, ge=1, description="LSH bands")
+    minhash_rows: int = Field(6, ge=1, description="hashes per band")
 
 
 class ImageDedupConfig(StrictModel):
@@ -231,7 +260,9 @@ class ImageDedupConfig(StrictModel):
     enabled: bool = Field(True, description="run the image dedup stages")
     exact: bool = Field(True, description="identical bytes (sha256 of the stored image)")
     near: bool = Field(True, description="perceptual hash within max_distance bits")
-    max_distance: int = Field(6, ge=0, le=32, description="Hamming distance of near duplicates (bits of 64)")
+    max_distance: int = Field(
+        6, ge=0, le=8, description="Hamming distance of near duplicates (bits of 64; the band index covers 0..8)"
+    )
     partitions: int | None = Field(
         None, ge=1, description="tasks of the global grouping stage; None = executor.tasks"
     )
@@ -245,6 +276,11 @@ class InterleavedConfig(JobConfig):
     )
     pointers: str | None = Field(
         None, description="table (parquet/csv/jsonl) of WARC record pointers: columns file, offset, length"
+    )
+    page_urls: str | None = Field(
+        None,
+        description="crawl mode: a list of page URLs (text, one per line, or parquet/csv/jsonl with a url column) "
+        "fetched with the fetch.* settings and archived as WARC under _stage/crawl, then extracted",
     )
     node_filters: NodeFilterConfig = NodeFilterConfig()
     doc_filters: DocFilterConfig = DocFilterConfig()
@@ -343,3 +379,206 @@ def describe_options(model: type[BaseModel], prefix: str = "") -> list[tuple[str
         default = "(required)" if field.is_required() else repr(field.default)
         rows.append((key, default, field.description or ""))
     return rows
+
+
+class PdfRenderConfig(StrictModel):
+    """How the ``pdf_ocr`` job turns a PDF page into an image and a text-layer transcription.
+
+    The image format and JPEG quality are ``shards.image_format`` / ``shards.jpeg_quality``."""
+
+    dpi: int = Field(144, ge=18, le=1200, description="render resolution in dots per inch, before max_side")
+    max_side: int = Field(
+        1540, ge=64, description="the longer side of a rendered page is at most this many px (aspect kept)"
+    )
+    min_side: int = Field(
+        32, ge=1, description="pages whose rendered shorter side is below this many px are dropped (page_too_small)"
+    )
+    max_page_side_pt: float = Field(
+        14400, gt=0, description="pages with a side over this many points (200 in) are dropped (page_too_large)"
+    )
+    page_timeout_s: float = Field(
+        30.0, gt=0, description="time limit per page for rendering and transcription, and again for OCR"
+    )
+    word_boxes: bool = Field(
+        True, description="keep each word's box (0..1000 of the image) in meta.words for layout-aware training"
+    )
+    min_text_chars: int = Field(
+        16, ge=0, description="a text layer with fewer non-space characters is not usable: the page goes to OCR"
+    )
+    max_garbage_share: float = Field(
+        0.3, ge=0, le=1, description="a text layer with more unmapped/replacement characters than this is not usable"
+    )
+
+
+class OcrConfig(StrictModel):
+    """Tesseract OCR for pages without a usable text layer (the Debian package tesseract-ocr)."""
+
+    enabled: bool = Field(True, description="OCR pages without a usable text layer; off: they are dropped (ocr_disabled)")
+    tesseract: str = Field(
+        "tesseract", description="the tesseract binary (name on PATH or path); missing: pages dropped (ocr_unavailable)"
+    )
+    languages: str = Field(
+        "eng+deu+fra", description="tesseract -l value: installed traineddata names joined by +"
+    )
+    psm: int = Field(3, ge=0, le=13, description="tesseract page segmentation mode (3: automatic)")
+
+
+class PageFilterConfig(StrictModel):
+    """Filters of the ``pdf_ocr`` job: per PDF (page counts), then per page."""
+
+    min_pages: int = Field(1, ge=0, description="PDFs with fewer pages are dropped (too_few_pages)")
+    max_pages: int = Field(1000, ge=1, description="PDFs with more pages are dropped (too_many_pages)")
+    max_ink_share: float = Field(
+        0.00015,
+        ge=0,
+        le=1,
+        description="pages whose share of non-background pixels is at most this are blank (a page number "
+        "alone: ~0.00007; one short line of text: ~0.0003)",
+    )
+    min_words: int = Field(3, ge=0, description="pages whose transcription has fewer words are dropped (too_little_text)")
+    max_tokens: int | None = Field(
+        4096, ge=1, description="pages whose transcription exceeds this token budget are dropped; None = off"
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="tokenizer.json counting tokens for max_tokens; None: shards.tokenizer, else the estimate "
+        "max(1.5 per word, 1 per 4 characters)",
+    )
+    languages: list[str] = Field(
+        default_factory=list, description="keep pages in these languages (lid.176 codes); empty = every language"
+    )
+    min_language_score: float = Field(0.5, ge=0, le=1, description="fastText score a kept language must reach")
+    language_min_words: int = Field(
+        10, ge=0, description="the language rule applies to pages with at least this many words"
+    )
+
+
+class PdfOcrConfig(JobConfig):
+    """The ``pdf_ocr`` job: PDFs -> one ``ocr`` sample per page (rendered image + transcription)."""
+
+    pdfs: list[str] = Field(
+        default_factory=list, description="PDF files, folders (searched recursively) or globs; local paths or fsspec URLs"
+    )
+    warcs: list[str] = Field(
+        default_factory=list,
+        description="WARC files, folders or globs whose application/pdf responses are read (Common Crawl)",
+    )
+    render: PdfRenderConfig = PdfRenderConfig()
+    ocr: OcrConfig = OcrConfig()
+    page_filters: PageFilterConfig = PageFilterConfig()
+
+
+# --- the pairs job (issue 7) -------------------------------------------------------------------
+
+
+class PairsTableConfig(StrictModel):
+    """How the URL + caption tables of the pairs job are read (img2dataset / LAION layouts)."""
+
+    format: Literal["auto", "parquet", "csv", "tsv", "jsonl"] = Field(
+        "auto",
+        description="table format; auto: from the file extension (.parquet, .csv, .tsv, .jsonl or .json, "
+        "optionally compressed, e.g. .csv.gz)",
+    )
+    url_column: str = Field("url", description="column holding the image URL (LAION: URL)")
+    caption_column: str = Field("caption", description="column holding the caption (LAION: TEXT)")
+    keep_columns: list[str] = Field(
+        default_factory=list, description="other columns copied as they are into each sample's meta"
+    )
+
+
+class CaptionFilterConfig(StrictModel):
+    """Caption filters of the pairs job (LAION, DataComp), decided before any image is fetched."""
+
+    enabled: bool = Field(True, description="run the caption filters")
+    languages: list[str] = Field(
+        ["en"], description="keep captions in these languages (lid.176 codes); [] keeps every language"
+    )
+    min_language_score: float = Field(
+        0.5, ge=0, le=1, description="fastText score the language must reach (short texts score lower than pages)"
+    )
+    min_words: int = Field(3, ge=0, description="fewest words a caption may have (3: more than 2)")
+    min_chars: int = Field(
+        6, ge=0, description="fewest characters a caption may have, outer spaces excluded (6: more than 5)"
+    )
+    max_flagged_word_ratio: float = Field(
+        0.0, ge=0, le=1, description="drop captions whose share of flagged words exceeds this (0: any flagged word)"
+    )
+
+
+class PairImageFilterConfig(ImageFilterConfig):
+    """Image filters of the pairs job: LAION-style defaults, larger and less elongated than OBELICS."""
+
+    min_side: int = Field(200, ge=0, description="drop images whose shorter original side is smaller")
+    max_aspect_ratio: float = Field(
+        3.0, ge=1, description="drop images whose long side / short side exceeds this"
+    )
+
+
+class PairNsfwConfig(NsfwConfig):
+    """NSFW scoring of the pairs job: an NSFW image removes its pair, nothing else."""
+
+    policy: Literal["image", "document"] = Field(
+        "image", description="what an NSFW image removes: the image (its pair), or its whole document"
+    )
+
+
+class ClipScoreConfig(StrictModel):
+    """CLIP image-caption similarity (LAION, DataComp): score every pair, keep the best."""
+
+    enabled: bool = Field(True, description="score every pair with open_clip and filter on the score")
+    model: str = Field("ViT-B-32", description="open_clip architecture name")
+    weights: str | None = Field(
+        None,
+        description="path of the open_clip checkpoint of model (required when enabled; an open_clip "
+        "pretrained tag such as 'openai' also works where its hub is reachable)",
+    )
+    architecture_file: str | None = Field(
+        None,
+        description="JSON model config of an architecture open_clip does not ship, registered before "
+        "loading; model is then its file name without .json",
+    )
+    mode: Literal["threshold", "top_fraction"] = Field(
+        "threshold",
+        description="threshold: keep pairs scoring at least clip.threshold; top_fraction: keep the "
+        "best-scoring clip.top_fraction of all pairs (a one-task global quantile stage)",
+    )
+    threshold: float = Field(
+        0.28, ge=-1, le=1, description="lowest cosine similarity kept in threshold mode (0.28: LAION, ViT-B-32)"
+    )
+    top_fraction: float = Field(
+        0.5, gt=0, le=1, description="share of all pairs kept in top_fraction mode (by score, dataset-wide)"
+    )
+    batch_size: int = Field(64, ge=1, description="pairs scored per model call")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: cuda when a GPU is visible to the task, else cpu"
+    )
+    gpus_per_task: float = Field(0, ge=0, description="GPUs Ray reserves for each CLIP scoring task")
+    threads: int = Field(0, ge=0, description="torch CPU threads per task (0: torch's default)")
+
+
+class PairsConfig(JobConfig):
+    """The ``pairs`` job: URL + caption tables, or images mined from WARC pages -> pair shards."""
+
+    pairs: list[str] = Field(
+        default_factory=list,
+        description="URL + caption tables: files or globs (parquet, csv, tsv, jsonl; local paths or fsspec URLs)",
+    )
+    table: PairsTableConfig = PairsTableConfig()
+    warcs: list[str] = Field(
+        default_factory=list,
+        description="WARC/ARC files or globs whose pages' images are mined with their alt text or figure caption",
+    )
+    pointers: str | None = Field(
+        None, description="table (parquet/csv/jsonl) of WARC record pointers to mine: columns file, offset, length"
+    )
+    warc_captions: list[Literal["alt", "caption"]] = Field(
+        ["alt", "caption"],
+        description="the text of a page image that becomes its caption, first non-empty wins: alt (its alt "
+        "attribute), caption (its <figcaption>)",
+    )
+    caption_filters: CaptionFilterConfig = CaptionFilterConfig()
+    fetch: FetchSettings = FetchSettings()
+    image_filters: PairImageFilterConfig = PairImageFilterConfig()
+    nsfw: PairNsfwConfig = PairNsfwConfig()
+    clip: ClipScoreConfig = ClipScoreConfig()
+    image_dedup: ImageDedupConfig = ImageDedupConfig()

@@ -5,7 +5,9 @@ per-host `/robots.txt`, and an image for everything else. Content is a pure func
 original URL (`http://` + Host + path + query), so the fetcher, whose resolver override sends
 `http://www.example.com/a.jpg` here without rewriting it, always gets the same bytes for the same
 URL. Faults (`synth.local_web_faults`) are injected per URL by rule or by `?fault=NAME`, and every
-request is counted so tests can assert exact numbers.
+request is counted so tests can assert exact numbers. A host's robots.txt is its text in `robots`,
+or a fault (`robots={"down.example.com": "503"}`); `files` serves fixed bytes at chosen paths
+(the fetch benchmark's JPEGs).
 
     with LocalWeb(rules=[("*/slow/*", Fault("slow", delay=0.01)), ("*.gif", "404")]) as web:
         url = web.url("www.example.com", "/a.jpg")      # what the crawler sees
@@ -28,7 +30,7 @@ import random
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from posixpath import splitext
@@ -37,7 +39,7 @@ from aiohttp import web
 from PIL import Image
 
 from synth.documents import make_image, sentence
-from synth.local_web_faults import FAULTS, Fault, applies, as_fault, serve_fault
+from synth.local_web_faults import FAULTS, REDIRECTED_PREFIX, Fault, applies, as_fault, serve_fault
 
 LOCALHOST = "127.0.0.1"
 IMAGE_FORMATS = ("jpg", "png", "webp", "gif")
@@ -52,6 +54,10 @@ _SHUTDOWN_TIMEOUT = 0.25  # seconds aiohttp waits for a handler before cancellin
 
 def _seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def _plain_http(url: str) -> str:
+    return "http://" + url[len("https://") :] if url.startswith("https://") else url
 
 
 def is_page(path: str) -> bool:
@@ -138,22 +144,38 @@ class LocalWeb:
 
     `rules` are `(pattern, fault)` pairs; a pattern is matched with fnmatch against "host/path"
     (no query) and the first match wins, but a `?fault=NAME` in the URL overrides them. `robots`
-    maps a host (or "*") to the text of its robots.txt; unlisted hosts allow everything.
+    maps a host (or "*") to the text of its robots.txt, or to a `Fault` or fault name served for
+    it instead (`"404"`: no robots.txt, `"503"`: unreachable, `"redirect"`: moved, then the text
+    of "*"); unlisted hosts allow everything. `files` maps a path to bytes served as they are on
+    every host (MIME type from the extension), ahead of the generated images; `pages` maps whole
+    URLs to HTML served at exactly those URLs (real pages for crawl tests).
     `hits[url]` counts requests per original URL; `fault_hits[name]` counts injected faults
-    (a 429 that has cleared is not counted). `port=0` picks a free port. Stopping cuts
-    in-flight responses (an endless body, say) at once, so shutdown never waits on a client.
+    (a 429 that has cleared is not counted); `arrivals` lists when each request came. `port=0`
+    picks a free port. Stopping cuts in-flight responses (an endless body, say) at once, so
+    shutdown never waits on a client.
     """
 
     def __init__(
         self,
         rules: Sequence[tuple[str, str | Fault]] = (),
-        robots: Mapping[str, str] | None = None,
+        robots: Mapping[str, str | Fault] | None = None,
         port: int = 0,
+        files: Mapping[str, bytes] | None = None,
+        pages: Mapping[str, bytes] | None = None,
     ) -> None:
         self.rules = [(pattern, as_fault(fault)) for pattern, fault in rules]
-        self.robots = dict(robots or {})
+        self.robots: dict[str, str | Fault] = {
+            host: as_fault(value) if isinstance(value, Fault) or value in FAULTS else value
+            for host, value in (robots or {}).items()
+        }
+        self.files = dict(files or {})
+        # whole URLs -> HTML bytes; https URLs are keyed as http, the form in which a fetcher with
+        # override_plain_http asks for them
+        self.pages = {_plain_http(url): body for url, body in (pages or {}).items()}
         self.hits = HitCounter()
         self.fault_hits = HitCounter()
+        # (time.monotonic(), url) of the latest requests in arrival order, for tests of pacing
+        self.arrivals: deque[tuple[float, str]] = deque(maxlen=100_000)
         self.port = port
         self._image = functools.lru_cache(maxsize=4096)(image_for)
         self._page = functools.lru_cache(maxsize=1024)(page_for)
@@ -176,19 +198,35 @@ class LocalWeb:
         """A fetcher resolver override sending every host here: `{"*": ("127.0.0.1", port)}`."""
         return {"*": (LOCALHOST, self.port)}
 
+    def _robots_entry(self, host: str) -> str | Fault:
+        robots = self.robots
+        return robots.get(host, robots.get(host.split(":")[0], robots.get("*", ALLOW_ALL)))
+
     def fault_for(self, host: str, path: str, query: Mapping[str, str]) -> Fault | None:
-        """The fault configured for a request: `?fault=` first, then the first matching rule."""
+        """The fault configured for a request: `?fault=` first, then a robots fault, then the
+        first matching rule."""
         fault = Fault.from_query(query)
         if fault is not None:
             return fault
+        if path == "/robots.txt":
+            entry = self._robots_entry(host)
+            if isinstance(entry, Fault):
+                return entry
         target = f"{host}{path}"
         return next((fault for pattern, fault in self.rules if fnmatchcase(target, pattern)), None)
 
     def content_for(self, host: str, path: str, url: str) -> tuple[bytes, str]:
-        """What a fault-free answer carries for `url`: robots.txt, an HTML page or an image."""
-        if path == "/robots.txt":
-            text = self.robots.get(host, self.robots.get(host.split(":")[0], self.robots.get("*", ALLOW_ALL)))
+        """What a fault-free answer carries for `url`: robots.txt, a fixed file, an HTML page or an image."""
+        if path in ("/robots.txt", REDIRECTED_PREFIX + "/robots.txt"):
+            entry = self._robots_entry(host)
+            if isinstance(entry, Fault):  # what a robots fault such as "redirect" leads to
+                entry = self.robots.get("*", ALLOW_ALL)
+            text = entry if isinstance(entry, str) else ALLOW_ALL
             return text.encode(), "text/plain; charset=utf-8"
+        if url in self.pages:
+            return self.pages[url], HTML_TYPE
+        if path in self.files:
+            return self.files[path], MIME.get(_EXTENSIONS.get(splitext(path)[1].lower(), ""), "image/jpeg")
         if is_page(path):
             return self._page(url).encode(), HTML_TYPE
         return self._image(url)
@@ -198,6 +236,7 @@ class LocalWeb:
         target = request.raw_path  # as sent; absolute ("http://h/p") when a client uses us as its proxy
         url = target if not target.startswith("/") else f"http://{host}{target}"
         hit = self.hits.add(url)
+        self.arrivals.append((time.monotonic(), url))  # deque.append is atomic: safe to read from tests
         try:
             fault = self.fault_for(host, request.path, request.query)
         except ValueError as error:

@@ -3,7 +3,7 @@
 A fault is picked per URL, by a rule `(fnmatch pattern on "host/path", fault)` or by the query
 parameter `?fault=NAME`. Each one imitates a way real servers break a fetcher: slow or endless
 bodies, error codes, rate limits that clear after a few tries, dropped connections, lying
-headers, redirect loops and AI opt-out headers. Kept apart from the server so the list of
+headers, redirect loops and AI opt-out headers (any X-Robots-Tag value via `tag`). Kept apart from the server so the list of
 misbehaviours reads in one place.
 """
 
@@ -51,6 +51,8 @@ class Fault:
     succeed_after: int = 1  # 429: how many hits of one URL get a 429 before it succeeds
     size: int = 50 * 1024 * 1024  # oversized: body size in bytes
     extra: int = 1024  # wrong_length: bytes announced beyond the body
+    tag: str = ""  # noai, noimageai: the X-Robots-Tag value sent instead of the name, e.g. "vlmdata: noai"
+    to: str = ""  # redirect: the Location to send (any URL, another host too) instead of /redirected/...
 
     def __post_init__(self) -> None:
         if self.name not in FAULTS:
@@ -67,7 +69,7 @@ class Fault:
         knobs = {}
         for field in fields(cls):
             if field.name != "name" and field.name in query:
-                cast = float if field.name == "delay" else int
+                cast = {"delay": float, "tag": str, "to": str}.get(field.name, int)
                 try:
                     knobs[field.name] = cast(query[field.name])
                 except ValueError:
@@ -102,13 +104,15 @@ async def serve_fault(
     if name == "429":
         return web.Response(status=429, text="slow down\n", headers={"Retry-After": str(fault.retry_after)})
     if name in ("noai", "noimageai"):
-        return web.Response(body=body, headers={"Content-Type": content_type, "X-Robots-Tag": name})
+        return web.Response(
+            body=body, headers={"Content-Type": content_type, "X-Robots-Tag": fault.tag or name}
+        )
     if name == "wrong_type":
         wrong = "text/html; charset=utf-8" if content_type.startswith("image/") else "image/jpeg"
         return web.Response(body=body, headers={"Content-Type": wrong})
     if name == "redirect":
         target = request.rel_url.without_query_params("fault").with_path(REDIRECTED_PREFIX + request.path)
-        return web.Response(status=302, headers={"Location": str(target)})
+        return web.Response(status=302, headers={"Location": fault.to or str(target)})
     if name == "redirect_loop":
         url = request.rel_url
         target = (

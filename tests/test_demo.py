@@ -27,3 +27,8 @@ def test_demo_end_to_end(tmp_path):
     assert (tmp_path / "corpus" / "web" / "pages.warc.gz").stat().st_size > 10_000
     web = json.loads((tmp_path / "demo-web" / "manifest.json").read_text())
     assert web["kind"] == "interleaved" and web["totals"]["samples"] >= 20 and web["totals"]["images"] >= 20
+    report = json.loads((tmp_path / "demo-web" / "report.json").read_text())
+    stages = [stage["name"] for stage in report["stages"]]
+    for stage in ("extract", "text_dedup", "fetch", "join", "image_dedup", "write_shards"):
+        assert stage in stages, stages
+    assert (tmp_path / "demo-web" / "report.html").stat().st_size > 10_000

@@ -3,7 +3,9 @@ against the local web server (synth.local_web) through the resolver override."""
 
 import io
 import json
+import struct
 import tarfile
+import zlib
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -12,6 +14,7 @@ import pytest
 from PIL import Image
 
 from pipelines.executors import run_stages
+from pipelines.fetch import is_failure_reason
 from pipelines.interleaved import build_interleaved
 from pipelines.steps.fetch_stage import url_partition
 from pipelines.steps.stage_io import row_to_document
@@ -20,6 +23,7 @@ from schemas.records import step_stats
 from schemas.samples import make_key, nodes_to_text
 from schemas.validate import validate_dataset
 from synth.local_web import LocalWeb, is_page
+from synth.local_web_faults import Fault
 from synth.warc_pack import pack_pages, shared_web_pages
 from tests.helpers import SHARED_DATA
 
@@ -110,13 +114,20 @@ def test_each_distinct_url_is_fetched_exactly_once(fetched_job):
     urls = {m.url for doc in staged(dataset_dir, "extract") for m in doc.media}
     assert urls
     # the server counts requests per URL as it sees it (scheme and encoding normalised)
-    assert len(hits) == len(urls) == sum(hits.values())
-    assert set(hits.values()) == {1}
+    robots = {u: n for u, n in hits.items() if urlsplit(u).path == "/robots.txt"}
+    images = {u: n for u, n in hits.items() if u not in robots}
+    assert len(images) == len(urls) == sum(images.values())
+    assert set(images.values()) == {1}
+    # robots.txt once per origin (http and https of one host reach the server as the same URL)
+    origins = {(urlsplit(u).scheme, urlsplit(u).netloc.lower()) for u in urls}
+    assert robots == Counter(f"http://{netloc}/robots.txt" for _, netloc in origins)
     stats = json.loads((dataset_dir / "_logs/fetch/stats.json").read_text())
     fetcher = step_stats(stats, "fetcher")
+    assert fetcher["robots_parsed"] == len(origins)
     outcomes = sum(v for k, v in fetcher.items() if k == "fetched_ok" or k.startswith("failed_"))
     pages = {u for u in urls if is_page(urlsplit(u).path)}  # the local web answers these with HTML
     assert outcomes == len(urls)
+    assert all(is_failure_reason(k[len("failed_") :]) for k in fetcher if k.startswith("failed_"))
     assert fetcher["fetched_ok"] == len(urls) - len(pages)
     assert fetcher.get("failed_not_an_image", 0) == len(pages)
     # each URL staged once, in the partition of its host
@@ -141,7 +152,8 @@ def test_documents_keep_their_images_in_reading_order(fetched_job):
         source = extracted[key]
         order = [source.media[n["media"]].url for n in source.metadata["nodes"] if n["type"] == "image"]
         got = [image["url"] for image in sample["meta"]["images"]]
-        assert got == [u for u in order if u in set(got)]
+        remaining = iter(order)  # a subsequence: images dropped (failed, filtered, deduplicated), none moved
+        assert all(url in remaining for url in got), (got, order)
 
 
 PAGE = (
@@ -157,48 +169,96 @@ PAGE = (
     "It was a good day, and we will walk there again when the spring comes.</p>"
     "</article></body></html>"
 )
-# the second image of page i: a URL suffix -> the failure reason it must give (None: fetched)
+# the second image of page i: its URL ({host}: the page's image host) -> the failure reason it must give
 SECOND_IMAGES = [
-    (".png?fault=404", "http_404"),
-    (".png?fault=500", "http_500"),
-    (".png?fault=noai", "noai"),
-    (".png?fault=reset", "connection"),
-    ("/index.html", "not_an_image"),  # the local web answers an HTML page: bytes decide, not the URL
-    (".png", None),
-    (".jpg?fault=wrong_type", None),  # an image sent as text/html is still an image
-    (".webp", None),
+    ("http://{host}/photos/cafe-{i}.png?fault=404", "http_404"),
+    ("http://{host}/photos/cafe-{i}.png?fault=500", "http_500"),
+    ("http://{host}/photos/cafe-{i}.png?fault=noai", "noai"),
+    ("http://{host}/photos/cafe-{i}.png?fault=noimageai", "noai"),
+    ("http://{host}/photos/cafe-{i}-agent.png", "noai"),  # X-Robots-Tag: vlmdata: noai (a rule)
+    ("http://{host}/photos/cafe-{i}.png?fault=reset", "connection"),
+    ("http://{host}/photos/cafe-{i}.png?fault=truncated", "truncated"),
+    ("http://{host}/photos/cafe-{i}.png?fault=redirect_loop", "too_many_redirects"),
+    ("http://{host}/photos/cafe-{i}-slow.png", "timeout"),  # a rule drips it past total_timeout
+    ("http://{host}/photos/cafe-{i}/index.html", "not_an_image"),  # an HTML page: bytes decide
+    ("http://{host}/photos/cafe-{i}-broken.jpg", "decode_error"),  # half a JPEG, served as complete
+    ("http://{host}/photos/cafe-{i}-bomb.png", "bomb"),  # a PNG header claiming 20000 x 20000 pixels
+    ("http://blocked.example.org/photos/cafe-{i}.png", "robots"),  # robots.txt: Disallow: /
+    ("http://down.example.org/photos/cafe-{i}.png", "robots"),  # robots.txt answers 500
+    ("http://img.optout.example.net/photos/cafe-{i}.png", "opt_out"),  # a listed domain's subdomain
+    ("http://{host}/photos/cafe-{i}-listed.png", "opt_out"),  # a listed URL (listed as https://)
+    ("http://10.0.0.1/photos/cafe-{i}.png", "refused_address"),  # a private address, never overridden
+    ("http://{host}/photos/cafe-{i}.png", None),
+    ("http://{host}/photos/cafe-{i}.jpg?fault=wrong_type", None),  # an image sent as text/html is still one
+    ("http://{host}/photos/cafe-{i}.webp", None),
 ]
+NEVER_REQUESTED = {"robots", "opt_out", "refused_address"}
 
 
-@pytest.mark.timeout(120)
+def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """A 1x1 PNG whose header claims `width` x `height` (CRC fixed): a bomb by its header alone."""
+    out = io.BytesIO()
+    Image.new("L", (1, 1)).save(out, format="PNG")
+    data = bytearray(out.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    return bytes(data)
+
+
+@pytest.mark.timeout(180)
 def test_fetch_failures_are_counted_per_reason_and_their_images_removed(tmp_path):
-    pages, faulty, names = [], Counter(), SECOND_IMAGES
-    for i, (suffix, reason) in enumerate(names):
+    pages, faulty, names, second = [], Counter(), SECOND_IMAGES, {}
+    for i, (template, reason) in enumerate(names):
         img0 = f"http://img{i % 3}.example.org/photos/river-{i}.jpg"
-        img1 = f"http://img{i % 3}.example.org/photos/cafe-{i}{suffix}"
+        second[i] = template.format(host=f"img{i % 3}.example.org", i=i)
         if reason:
             faulty[reason] += 1
-        html = PAGE.format(i=i, img0=img0, img1=img1)
+        html = PAGE.format(i=i, img0=img0, img1=second[i])
         pages.append((f"http://blog.example.org/walk-{i}.html", html.encode()))
     pack_pages(pages, tmp_path / "faults.warc.gz")
-    with LocalWeb() as web:
+    listed = next(url for url in second.values() if url.endswith("-listed.png"))
+    opt_out = tmp_path / "opt_out.txt"
+    opt_out.write_text(f"# owners' requests\noptout.example.net\n\n{listed.replace('http:', 'https:')}\n")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (300, 200), (9, 90, 200)).save(jpeg, format="JPEG")
+    files = {
+        urlsplit(url).path: jpeg.getvalue()[: len(jpeg.getvalue()) // 2] if "broken" in url else bomb_png()
+        for url in second.values()
+        if url.endswith(("-broken.jpg", "-bomb.png"))
+    }
+    rules = [
+        ("*/photos/cafe-*-agent.png", Fault("noai", tag="VLMdata: noai")),
+        ("*/photos/cafe-*-slow.png", Fault("slow", chunk=64, delay=0.2)),
+    ]
+    robots = {"blocked.example.org": "User-agent: *\nDisallow: /\n", "down.example.org": "500"}
+    with LocalWeb(rules=rules, robots=robots, files=files) as web:
         port = web.resolver_override()["*"][1]
         cfg = run_job(
             tmp_path / "out", port, "dataset=faults", f"warcs=[{tmp_path}/faults.warc.gz]",
-            "executor.tasks=1", "fetch.partitions=2", "fetch.max_attempts=1",
+            "executor.tasks=1", "fetch.partitions=2", "fetch.max_attempts=1", "fetch.total_timeout=1",
+            f"fetch.opt_out={opt_out}",
             "image_filters.min_side=0", "image_filters.max_aspect_ratio=100",
+            "text_dedup.enabled=false", "image_dedup.enabled=false",  # the pages are near-duplicates
         )  # fmt: skip
+        hits = dict(web.hits)
+    for i, (_, reason) in enumerate(names):  # refused ones before any request; a loop alternates 2 URLs
+        expected = 0 if reason in NEVER_REQUESTED else 3 if reason == "too_many_redirects" else 1
+        assert hits.get(second[i], 0) == expected, second[i]
+    assert not any(host in url for url in hits for host in ("optout.example.net", "10.0.0.1"))
     dataset_dir = tmp_path / "out/faults"
     assert len(staged(dataset_dir, "extract")) == len(names)
     fetcher = step_stats(json.loads((dataset_dir / "_logs/fetch/stats.json").read_text()), "fetcher")
     failed = {k[len("failed_") :]: int(v) for k, v in fetcher.items() if k.startswith("failed_")}
     assert failed == dict(faulty)
+    assert all(is_failure_reason(reason) for reason in failed)  # the stage emits only known reasons
     assert fetcher["fetched_ok"] == 2 * len(names) - sum(faulty.values())
+    assert (fetcher["robots_unreachable"], fetcher["opt_out_entries"]) == (1, 2 * 2)  # read by both tasks
     join = step_stats(json.loads((dataset_dir / "_logs/join/stats.json").read_text()), "join")
     assert {k: int(v) for k, v in join.items() if k.startswith("images_dropped_fetch_")} == {
         f"images_dropped_fetch_{reason}": n for reason, n in faulty.items()
     }
-    for doc in staged(dataset_dir, "join"):
+    for doc in staged(dataset_dir, "join"):  # every document stays, without its failed image
         i = int(doc.metadata["url"].rsplit("-", 1)[1].split(".")[0])
         assert [m.url.split("/")[-1].split("-")[0] for m in doc.media] == (
             ["river"] if names[i][1] else ["river", "cafe"]

@@ -168,7 +168,8 @@ def test_rebinding_dns_never_gets_the_request_through(web_server):
 
     async def run():
         resolver = Resolver(lookup=rebinding_lookup(calls), cache_ttl=0)  # no cache: a second lookup happens
-        async with Fetcher(config(web_server, resolver_override={}), resolver=resolver) as fetcher:
+        cfg = config(web_server, resolver_override={}, respect_robots=False)  # no robots.txt lookup between
+        async with Fetcher(cfg, resolver=resolver) as fetcher:
             return await fetcher.fetch(f"http://rebind.test:{web_server.port}/a.jpg")
 
     result = asyncio.run(run())
@@ -183,6 +184,8 @@ def test_redirect_to_private_address_is_refused(web_server):
     seen: Counter[str] = Counter()
 
     async def redirector(request: web.BaseRequest) -> web.StreamResponse:
+        if request.path == "/robots.txt":
+            return web.Response(status=404)  # no robots.txt: allow all
         seen[request.path] += 1
         targets = {
             "/to-ip": f"http://127.0.0.1:{web_server.port}/x.jpg",

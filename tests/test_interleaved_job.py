@@ -184,3 +184,35 @@ def test_demo_corpus_cases(tmp_path):
     assert good <= kept, sorted(good - kept)
     assert not low & kept, sorted(low & kept)
     assert not other & kept
+
+
+def test_text_dedup_of_real_pages_keeps_the_newest_crawl(tmp_path):
+    """The 110 real pages, 30 of them crawled again a year later: each re-crawled URL is kept
+    once, from the newer crawl; the older copies are counted as duplicate URLs."""
+    pages = shared_web_pages(SHARED_DATA / "web")
+    pack_pages([(url, body) for _, url, body in pages], tmp_path / "a.warc.gz")
+    recrawled = [(url, body) for _, url, body in pages[:30]]
+    pack_pages(recrawled, tmp_path / "c.warc.gz", date="2025-01-01T00:00:00Z")
+    run_job(tmp_path / "out", "dataset=web", f"warcs=[{tmp_path}/*.warc.gz]", "executor.tasks=2")
+    dataset = tmp_path / "out/web"
+    extracted = staged_documents(dataset)
+    deduped = [
+        row_to_document(row)
+        for path in sorted((dataset / "_stage/text_dedup").glob("*.parquet"))
+        for row in pq.read_table(path).to_pylist()
+    ]
+    recrawled_urls = {url for url, _ in recrawled}
+    urls = [doc.metadata["url"] for doc in deduped]
+    assert len(urls) == len(set(urls))
+    kept_again = [doc for doc in deduped if doc.metadata["url"] in recrawled_urls]
+    assert kept_again and all(doc.metadata["warc_date"].startswith("2025") for doc in kept_again)
+    stats = step_stats(json.loads((dataset / "_logs/text_dedup/stats.json").read_text()), "Text dedup")
+    twice = sum(1 for doc in extracted if doc.metadata["url"] in recrawled_urls) - len(kept_again)
+    assert stats["dropped_duplicate_url"] == twice > 0
+    assert stats["documents_in"] == len(extracted) and stats["documents_out"] == len(deduped)
+    for doc in deduped:  # what dedup removed from a document leaves it consistent
+        assert doc.text == nodes_to_text(doc.metadata["nodes"])
+        assert sorted(n["media"] for n in doc.metadata["nodes"] if n["type"] == "image") == list(
+            range(len(doc.media))
+        )
+    print({k: v for k, v in stats.items() if "dropped" in k})

@@ -1,10 +1,14 @@
 """The fetcher: polite, bounded, SSRF-safe HTTP GETs with aiohttp, one `FetchResult` per URL.
 
-Each URL ends either with a body or with exactly one failure reason, so a stage can count
-failures by class:
+Each URL ends either with a body or with exactly one failure reason from `reasons` (timeout, dns,
+refused_address, scheme, invalid_url, connection, http_<status>, too_large, truncated,
+too_many_redirects, robots, noai, opt_out), so a stage can count failures by class.
 
-    timeout, dns, refused_address, scheme, invalid_url, http_<status>, too_large,
-    too_many_redirects, connection, noai, truncated
+Politeness, per hop (the URL and every redirect target): an opt-out match fails before any
+lookup or request; then the host's robots.txt is consulted, fetched once per origin by this same
+fetcher (same address policy, redirects, retries and per-host rate) and cached for the fetcher's
+life; requests to one host are spaced by `per_host_rate`; a response with
+`X-Robots-Tag: noai`/`noimageai` is dropped unread.
 
 What it guarantees: concurrency bounded overall and per host; connect/total timeouts per request
 and a per-URL deadline (the straggler cut-off); bodies streamed under a byte cap (also without a
@@ -21,18 +25,20 @@ import email.utils
 import random
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from pipelines.fetch.politeness import HostPacer, OptOutList, RobotsRules, noai_in, product_token
+from pipelines.fetch.reasons import http_reason
 from pipelines.fetch.resolver import AddressPolicy, FetchAddressError, Resolver
 
 RETRY_STATUSES = frozenset({429, 503})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-NOAI_TOKENS = frozenset({"noai", "noimageai"})
+DEFAULT_USER_AGENT = "vlmdata/0.1 (+https://github.com/vlmdata)"
 _CHUNK = 64 * 1024
 
 
@@ -51,13 +57,16 @@ class FetchConfig:
     backoff_base: float = 0.5  # first backoff in seconds, doubled per retry
     backoff_max: float = 10.0
     retry_after_max: float = 30.0  # a larger Retry-After is cut to this
-    user_agent: str = "vlmdata-fetcher/0.1 (+https://github.com/vlmdata)"
+    user_agent: str = DEFAULT_USER_AGENT  # robots.txt and X-Robots-Tag match its first word
     allow_private: bool = False  # let URLs reach private/loopback addresses (never for crawls)
     resolver_override: dict[str, tuple[str, int]] = field(default_factory=dict)  # tests and demo
     # https URLs of an overridden host are requested over plain HTTP (the local server speaks no
     # TLS); results keep the original URL
     override_plain_http: bool = False
     dns_ttl: float = 300.0
+    respect_robots: bool = True  # consult each host's robots.txt (fetched once per origin)
+    per_host_rate: float | None = None  # requests per second per host; None: only `per_host` bounds it
+    opt_out: OptOutList | None = None  # URLs and domains never requested (reason opt_out)
 
 
 @dataclass(slots=True)
@@ -133,15 +142,6 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
-def _noai(headers: Iterable[str]) -> bool:
-    """Whether X-Robots-Tag values opt out of AI use (`noai`, `noimageai`, also as `bot: noai`)."""
-    for value in headers:
-        for directive in value.lower().split(","):
-            if directive.strip().rsplit(":", 1)[-1].strip() in NOAI_TOKENS:
-                return True
-    return False
-
-
 class Fetcher:
     """Fetches URLs under one `FetchConfig`; use as `async with Fetcher(config) as fetcher:`.
 
@@ -156,7 +156,19 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
         self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._pacer = HostPacer(self.config.per_host_rate)
+        self._agent = product_token(self.config.user_agent)
+        self._robots: dict[str, asyncio.Task[RobotsRules]] = {}  # origin -> its rules, fetched once
         self._rng = random.Random()
+
+    @property
+    def robots(self) -> dict[str, RobotsRules]:
+        """The robots.txt rules fetched so far, by origin (``http://host[:port]``)."""
+        return {
+            origin: task.result()
+            for origin, task in self._robots.items()
+            if task.done() and not task.cancelled()
+        }
 
     async def __aenter__(self) -> Fetcher:
         cfg = self.config
@@ -177,6 +189,8 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        for task in self._robots.values():
+            task.cancel()
         if self._session is not None:
             await self._session.close()
         self._session = None
@@ -188,18 +202,35 @@ class Fetcher:
         """
         return list(await asyncio.gather(*(self.fetch(url) for url in urls)))
 
-    async def fetch(self, url: str) -> FetchResult:
-        """Fetch one URL: a body, or a failure reason; never raises for anything the network does."""
+    async def fetch(self, url: str, *, for_robots: bool = False) -> FetchResult:
+        """Fetch one URL: a body, or a failure reason; never raises for anything the network does.
+
+        `for_robots` fetches a robots.txt: no robots check of its own, no X-Robots-Tag check.
+        """
         result = FetchResult(url=url, final_url=url)
         start = time.monotonic()
         try:
-            await asyncio.wait_for(self._follow(result), timeout=self.config.deadline)
+            await asyncio.wait_for(self._follow(result, for_robots), timeout=self.config.deadline)
         except asyncio.TimeoutError:
             result.failure, result.body = "timeout", None
         result.elapsed = time.monotonic() - start
         return result
 
-    async def _follow(self, result: FetchResult) -> None:
+    async def robots_refusal(self, url: URL) -> str | None:
+        """None if `url`'s host lets us fetch it, else the failure reason (see `RobotsRules.refusal`);
+        the host's robots.txt is fetched on first use and kept for the fetcher's life."""
+        origin = str(url.origin())
+        task = self._robots.get(origin)
+        if task is None:
+            task = self._robots[origin] = asyncio.get_running_loop().create_task(self._load_robots(origin))
+        rules = await asyncio.shield(task)  # a waiter's deadline must not cancel the shared fetch
+        return None if rules.allows(self.config.user_agent, str(url)) else rules.refusal()
+
+    async def _load_robots(self, origin: str) -> RobotsRules:
+        result = await self.fetch(f"{origin}/robots.txt", for_robots=True)
+        return RobotsRules.from_outcome(result.failure, result.body)
+
+    async def _follow(self, result: FetchResult, for_robots: bool = False) -> None:
         """Fill `result` by following redirects and retrying, each hop checked again."""
         cfg = self.config
         try:
@@ -216,10 +247,16 @@ class Fetcher:
                     raise _Failure("scheme")
                 if not current.host:
                     raise _Failure("invalid_url")
+                if cfg.opt_out is not None and cfg.opt_out.matches(str(current)):
+                    raise _Failure("opt_out")  # before any lookup or request
                 await self.resolver.resolve(current.host, current.port or 0)  # refuse before any request
+                if cfg.respect_robots and not for_robots:
+                    refusal = await self.robots_refusal(current)
+                    if refusal is not None:
+                        raise _Failure(refusal)
                 tries += 1
                 result.attempts += 1
-                location = await self._get(current, result)
+                location = await self._get(current, result, for_robots)
             except FetchAddressError as error:
                 result.failure = error.reason
                 return
@@ -250,39 +287,46 @@ class Fetcher:
             slot = self._host_slots[host] = asyncio.Semaphore(self.config.per_host)
         return slot
 
-    async def _get(self, url: URL, result: FetchResult) -> str | None:
+    async def _get(self, url: URL, result: FetchResult, for_robots: bool = False) -> str | None:
         """One GET: fills `result` and returns None, or returns a redirect's Location; raises `_Failure`."""
         if self._session is None or self._slots is None:
             raise RuntimeError("Fetcher used outside `async with Fetcher(config) as fetcher`")
-        async with (
-            self._host_slot(url.host or ""),
-            self._slots,
-        ):  # host first: a busy host holds no global slot
-            try:
-                target = url
-                if (
-                    self.config.override_plain_http
-                    and url.scheme == "https"
-                    and self.resolver.override_for(url.host or "") is not None
-                ):
-                    target = url.with_scheme("http")
-                async with self._session.get(target, allow_redirects=False) as response:
-                    return await self._read(response, result)
-            except _Failure:
-                raise
-            except aiohttp.ClientConnectorDNSError as error:
-                if isinstance(error.os_error, FetchAddressError):  # the connector's own check refused it
-                    raise type(error.os_error)(str(error.os_error)) from error
-                raise _Failure("dns") from error
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as error:
-                raise _Failure("timeout", retry_after=0) from error
-            except aiohttp.ClientPayloadError as error:
-                reason = _payload_reason(error)  # a reset mid-body is retried, a short body is final
-                raise _Failure(reason, retry_after=0 if reason == "connection" else None) from error
-            except (aiohttp.ClientError, OSError) as error:
-                raise _Failure("connection", retry_after=0) from error
+        host = url.host or ""
+        async with self._host_slot(host):  # host first: a busy or paced host holds no global slot
+            await self._pacer.wait(host)
+            async with self._slots:
+                return await self._request(url, result, for_robots)
 
-    async def _read(self, response: aiohttp.ClientResponse, result: FetchResult) -> str | None:
+    async def _request(self, url: URL, result: FetchResult, for_robots: bool) -> str | None:
+        """Send the GET for `url` (on its slots) and read the answer; network errors become `_Failure`."""
+        assert self._session is not None
+        try:
+            target = url
+            if (
+                self.config.override_plain_http
+                and url.scheme == "https"
+                and self.resolver.override_for(url.host or "") is not None
+            ):
+                target = url.with_scheme("http")
+            async with self._session.get(target, allow_redirects=False) as response:
+                return await self._read(response, result, for_robots)
+        except _Failure:
+            raise
+        except aiohttp.ClientConnectorDNSError as error:
+            if isinstance(error.os_error, FetchAddressError):  # the connector's own check refused it
+                raise type(error.os_error)(str(error.os_error)) from error
+            raise _Failure("dns") from error
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as error:
+            raise _Failure("timeout", retry_after=0) from error
+        except aiohttp.ClientPayloadError as error:
+            reason = _payload_reason(error)  # a reset mid-body is retried, a short body is final
+            raise _Failure(reason, retry_after=0 if reason == "connection" else None) from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise _Failure("connection", retry_after=0) from error
+
+    async def _read(
+        self, response: aiohttp.ClientResponse, result: FetchResult, for_robots: bool = False
+    ) -> str | None:
         cfg = self.config
         status = response.status
         result.status = status
@@ -291,10 +335,10 @@ class Fetcher:
             return response.headers["Location"]
         if status in RETRY_STATUSES:
             wait = _retry_after(response.headers.get("Retry-After"), cfg.retry_after_max)
-            raise _Failure(f"http_{status}", status, retry_after=wait or 0)
+            raise _Failure(http_reason(status), status, retry_after=wait or 0)
         if not 200 <= status < 300:
-            raise _Failure(f"http_{status}", status)
-        if _noai(response.headers.getall("X-Robots-Tag", [])):
+            raise _Failure(http_reason(status), status)
+        if not for_robots and noai_in(response.headers.getall("X-Robots-Tag", []), self._agent):
             response.close()  # do not download what we may not use
             raise _Failure("noai", status)
         length = response.content_length

@@ -16,6 +16,14 @@ import warnings
 from PIL import Image, ImageOps
 
 DEFAULT_PIXEL_LIMIT = 89_478_485  # Pillow's own default MAX_IMAGE_PIXELS
+# Downscaling filters. "box" is area averaging (what img2dataset's cv2.INTER_AREA does), about 3x
+# faster than "lanczos", which is a little sharper; all of them antialias when shrinking.
+RESAMPLING = {
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
 FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _ROTATES = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _ORIENTATION = 0x0112
@@ -52,8 +60,10 @@ def decode_image(
     image_format: str = "jpg",
     pixel_limit: int = DEFAULT_PIXEL_LIMIT,
     quality: int = 90,
+    resample: str = "box",
 ) -> tuple[bytes, dict[str, object]] | str:
-    """Check, orient, resize (longest side <= `max_side`) and re-encode `body` as `image_format`.
+    """Check, orient, resize (longest side <= `max_side`, filter `resample` from `RESAMPLING`) and
+    re-encode `body` as `image_format`.
 
     Returns `(bytes, facts)` with facts `width`, `height` (output), `original_width`,
     `original_height` (as displayed, EXIF orientation applied), `original_format` (Pillow's
@@ -63,6 +73,8 @@ def decode_image(
     out_format = FORMATS.get(image_format.lower())
     if out_format is None:
         raise ValueError(f"image_format {image_format!r}: choose one of {', '.join(FORMATS)}")
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample {resample!r}: choose one of {', '.join(RESAMPLING)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -75,7 +87,7 @@ def decode_image(
         return "decode_error"
     try:
         with image:
-            return _convert(image, body, max_side, out_format, pixel_limit, quality)
+            return _convert(image, body, max_side, out_format, pixel_limit, quality, RESAMPLING[resample])
     except Image.DecompressionBombError:
         return "bomb"
     except Exception:  # truncated data, bad tiles, unsupported modes: counted, never raised
@@ -83,7 +95,13 @@ def decode_image(
 
 
 def _convert(
-    image: Image.Image, body: bytes, max_side: int, out_format: str, pixel_limit: int, quality: int
+    image: Image.Image,
+    body: bytes,
+    max_side: int,
+    out_format: str,
+    pixel_limit: int,
+    quality: int,
+    resample: Image.Resampling,
 ) -> tuple[bytes, dict[str, object]] | str:
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -109,7 +127,7 @@ def _convert(
         width, height = height, width
     size = _target_size(image.width, image.height, max_side)
     if size != image.size:
-        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image = image.resize(size, resample, reducing_gap=3.0)
     out = io.BytesIO()
     options: dict[str, object] = {"quality": quality} if out_format in ("JPEG", "WEBP") else {}
     image.save(out, format=out_format, **options)

@@ -6,17 +6,26 @@
    (sha1, not Python's salted ``hash``) of the URL's host, so one host lives in one partition and
    per-host politeness holds across the whole job.
 2. ``FetchImages`` (stage ``fetch``, one task per partition): task ``p`` reads
-   ``_stage/image_urls/p<p>/*.parquet``, fetches each distinct URL once (sorted, in batches so a
-   task's memory stays bounded), decodes/resizes it and writes one row per URL to
-   ``_stage/fetched/<p:05d>.parquet``: the image bytes and facts, or the failure reason.
+   ``_stage/image_urls/p<p>/*.parquet`` and fetches each distinct URL once with ONE fetcher for
+   the whole task (so robots.txt is fetched once per host and ``per_host_rate`` holds across the
+   job), at most ``batch_size`` URLs in flight so memory stays bounded; each body is decoded and
+   resized on a small thread pool beside the event loop, and one row per URL goes to
+   ``_stage/fetched/<p:05d>.parquet``: the image bytes and facts, or the failure reason. Stats:
+   ``fetched_ok`` and ``failed_<reason>`` (reasons: ``pipelines.fetch.reasons``), plus
+   ``robots_<verdict>`` per host whose robots.txt was consulted.
 3. ``JoinImages`` (first step of stage ``join``): streams staged documents, looks each image URL
    up in its partition's fetched table, puts the bytes into ``Media.media_bytes`` and the facts
-   into ``Media.metadata``, and removes the image nodes whose fetch failed.
+   into ``Media.metadata``, and removes the image nodes whose fetch failed (opted-out images
+   included: the document stays).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +36,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from filters.node_filters import drop_images
-from pipelines.fetch import FetchConfig, decode_image, fetch_all
+from pipelines.fetch import FetchConfig, Fetcher, FetchResult, OptOutList, decode_image
 from schemas.config import FetchSettings
 
 URLS_SCHEMA = pa.schema([("url", pa.string())])
@@ -75,7 +84,19 @@ def fetch_config(settings: FetchSettings) -> FetchConfig:
         allow_private=settings.allow_private,
         resolver_override=overrides,
         override_plain_http=settings.override_plain_http,
-    )
+        user_agent=settings.user_agent,
+        respect_robots=settings.respect_robots,
+        per_host_rate=settings.per_host_rate,
+    )  # the opt-out list is read where the task runs (`task_fetch_config`): the file may be remote
+
+
+def task_fetch_config(settings: FetchSettings, config: FetchConfig | None = None) -> FetchConfig:
+    """`config` (default: `fetch_config(settings)`) with the opt-out list of ``settings.opt_out``
+    read; call it inside the task, once, so every stage that fetches refuses the same URLs."""
+    config = config or fetch_config(settings)
+    if not settings.opt_out:
+        return config
+    return dataclasses.replace(config, opt_out=OptOutList.load(settings.opt_out))
 
 
 def _write_table(folder, path: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
@@ -142,11 +163,16 @@ class FetchImages(PipelineStep):
                     urls.update(pq.read_table(f, columns=["url"]).column("url").to_pylist())
         return sorted(urls)
 
-    def fetch_row(self, result) -> dict[str, Any]:
+    def fetch_row(self, result: FetchResult) -> dict[str, Any]:
+        """The staged row of one fetched URL: decoded image and facts, or the failure reason."""
         row: dict[str, Any] = {"url": result.url, "failure": result.failure}
         if result.ok:
             decoded = decode_image(
-                result.body, self.settings.max_side, self.image_format, quality=self.jpeg_quality
+                result.body,
+                self.settings.max_side,
+                self.image_format,
+                quality=self.jpeg_quality,
+                resample=self.settings.resample,
             )
             if isinstance(decoded, str):
                 row["failure"] = decoded
@@ -156,20 +182,74 @@ class FetchImages(PipelineStep):
                 row.update({key: facts[key] for key in FACTS})
         return row
 
+    async def fetch_rows(
+        self, urls: Sequence[str], config: FetchConfig, write: Callable[[list[dict[str, Any]]], None]
+    ) -> dict[str, int]:
+        """Fetch and decode `urls` with one fetcher, calling `write` with every `batch_size` rows
+        (in completion order); returns how many hosts' robots.txt gave each verdict."""
+        batch_size = self.settings.batch_size
+        rows: list[dict[str, Any]] = []
+        window = asyncio.Semaphore(batch_size)  # URLs in flight, bodies and decoded images included
+        loop = asyncio.get_running_loop()
+        pending: set[asyncio.Task[None]] = set()
+        errors: list[BaseException] = []
+
+        def finished(task: asyncio.Task[None]) -> None:
+            pending.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                errors.append(task.exception())
+
+        with ThreadPoolExecutor(self.settings.decode_threads, thread_name_prefix="decode") as pool:
+            async with Fetcher(config) as fetcher:
+
+                async def one(url: str) -> None:
+                    try:
+                        result = await fetcher.fetch(url)
+                        rows.append(await loop.run_in_executor(pool, self.fetch_row, result))
+                    finally:
+                        window.release()
+                    if len(rows) >= batch_size:
+                        write(rows[:])
+                        rows.clear()
+
+                for url in urls:
+                    await window.acquire()
+                    if errors:
+                        break
+                    task = loop.create_task(one(url))
+                    pending.add(task)
+                    task.add_done_callback(finished)
+                if pending:
+                    await asyncio.wait(set(pending))
+                if errors:
+                    raise errors[0]
+                verdicts: dict[str, int] = {}
+                for rules in fetcher.robots.values():
+                    verdicts[rules.verdict] = verdicts.get(rules.verdict, 0) + 1
+        if rows:
+            write(rows)
+        return verdicts
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         urls = self.partition_urls(rank)
         self.stat_update("urls", value=len(urls))
-        step = self.settings.batch_size
+        config = task_fetch_config(self.settings, self.config)
+        if config.opt_out is not None:
+            self.stat_update("opt_out_entries", value=len(config.opt_out))
         with (
             self.output_folder.open(f"{rank:05d}.parquet", "wb") as f,
             pq.ParquetWriter(f, FETCHED_SCHEMA) as out,
         ):
-            for start in range(0, len(urls), step):
-                with self.track_time():
-                    rows = [self.fetch_row(r) for r in fetch_all(urls[start : start + step], self.config)]
+
+            def write(rows: list[dict[str, Any]]) -> None:
                 for row in rows:
                     self.stat_update(f"failed_{row['failure']}" if row["failure"] else "fetched_ok")
                 out.write_table(pa.Table.from_pylist(rows, schema=FETCHED_SCHEMA))
+
+            with self.track_time():
+                verdicts = asyncio.run(self.fetch_rows(urls, config, write)) if urls else {}
+            for verdict, hosts in verdicts.items():
+                self.stat_update(f"robots_{verdict}", value=hosts)
             if not urls:
                 out.write_table(FETCHED_SCHEMA.empty_table())
         return

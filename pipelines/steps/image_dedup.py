@@ -1,0 +1,123 @@
+"""Image dedup across the whole dataset, after fetching (issue 6): exact and near duplicates.
+
+``ImageKeys`` writes, for every image with bytes, a sha256 key row (identical stored bytes) and
+perceptual-hash band key rows (``filters.dedup.image_hash.band_keys``: any two hashes within
+``max_distance`` bits share a band). The grouping stage links a sha256 group's members, and a
+band group's members whose hashes really are within ``max_distance`` bits; the cluster stage
+keeps one image per cluster, the one in the newest document (``dedup_groups``).
+``ApplyImageDedup`` removes the others from their documents (the document stays; a later
+``MinImagesFilter`` drops documents left without images). Counted per reason, each removed image
+sent to the exclusion writer.
+
+The perceptual hash is read from ``Media.metadata["phash"]`` (a 16-hex-digit string) when the
+fetch stage recorded it, and computed from the bytes otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+
+from datatrove.data import Document, DocumentsPipeline, Media
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+
+from filters.dedup.image_hash import band_keys, phash
+from filters.node_filters import NodeFilters, drop_images
+from pipelines.steps.dedup_groups import read_drops
+from pipelines.steps.dedup_keys import IMAGE_PHASH, IMAGE_SHA256, MASK63, KeyRowsWriter, doc_date, image_ref
+
+
+def image_phash(media: Media) -> int | None:
+    """The image's 64-bit perceptual hash, from its metadata or its bytes; None if undecodable."""
+    recorded = (media.metadata or {}).get("phash")
+    if recorded:
+        return int(recorded, 16)
+    try:
+        return phash(media.media_bytes)
+    except ValueError:
+        return None
+
+
+def image_sha256_key(media: Media) -> int:
+    digest = (media.metadata or {}).get("sha256") or hashlib.sha256(media.media_bytes).hexdigest()
+    return int(digest[:16], 16) & MASK63
+
+
+class ImageKeys(PipelineStep):
+    """Key rows of every image: sha256 and perceptual-hash bands."""
+
+    name = "🔑 Image keys"
+    type = "🫂 - DEDUP"
+
+    def __init__(
+        self, output_folder: DataFolderLike, partitions: int, exact: bool, near: bool, max_distance: int
+    ):
+        super().__init__()
+        self.output_folder = get_datafolder(output_folder)
+        self.partitions = partitions
+        self.exact = exact
+        self.near = near
+        self.max_distance = max_distance
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        out = KeyRowsWriter(self.output_folder, self.partitions, rank)
+        for doc in data or ():
+            self.stat_update("documents")
+            with self.track_time():
+                date = doc_date(doc)
+                for index, media in enumerate(doc.media):
+                    if not media.media_bytes:
+                        continue
+                    self.stat_update("images")
+                    ref = image_ref(doc, index)
+                    if self.exact:
+                        out.add(IMAGE_SHA256, image_sha256_key(media), ref, date)
+                    if self.near:
+                        value = image_phash(media)
+                        if value is None:
+                            self.stat_update("phash_undecodable")
+                            continue
+                        for key in band_keys(value, self.max_distance):
+                            out.add(IMAGE_PHASH, key, ref, date, value=value)
+        self.stat_update("key_rows", value=out.rows)
+        out.close()
+        return
+        yield
+
+
+class ApplyImageDedup(PipelineStep):
+    """Removes the images on this task's drop list from their documents."""
+
+    name = "🫂 Image dedup"
+    type = "✂️ - FILTER"
+
+    def __init__(self, clusters_folder: DataFolderLike, exclusion_writer=None):
+        super().__init__()
+        self.clusters_folder = clusters_folder
+        self.exclusion_writer = exclusion_writer
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        drops = read_drops(self.clusters_folder, rank)
+        writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
+        with writer_context as writer:
+            for doc in data:
+                with self.track_time():
+                    self.remove(doc, drops, writer, rank)
+                yield doc
+
+    def remove(self, doc: Document, drops: dict[int, str], writer, rank: int) -> None:
+        dropped: set[int] = set()
+        for index, media in enumerate(doc.media):
+            reason = drops.get(image_ref(doc, index))
+            if reason is None:
+                self.stat_update("images_kept")
+                continue
+            dropped.add(index)
+            self.stat_update(f"images_dropped_{reason}")
+            if writer:
+                node = {"type": "image", "media": index}
+                record = NodeFilters._excluded(doc, index, node, media, reason, None)
+                record.metadata["filter_reason"] = reason
+                writer.write(record, rank)
+        drop_images(doc, dropped)
