@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: setup demo test test-fast lint pack interleaved pdf_ocr report bench clean
+.PHONY: setup demo test test-fast lint pack interleaved pairs pdf_ocr docmatix report bench clean
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,12 @@ pack: setup
 
 interleaved: setup
 	$(BIN)/vlmdata run interleaved --config $(or $(CONFIG),configs/interleaved.yaml) $(ARGS)
+
+docmatix: setup
+	$(BIN)/vlmdata run docmatix --config $(or $(CONFIG),configs/docmatix.yaml) $(ARGS)
+
+pairs: setup
+	$(BIN)/vlmdata run pairs --config $(or $(CONFIG),configs/pairs.yaml) $(ARGS)
 
 pdf_ocr: setup
 	$(BIN)/vlmdata run pdf_ocr --config $(or $(CONFIG),configs/pdf_ocr.yaml) $(ARGS)

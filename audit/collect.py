@@ -38,6 +38,13 @@ THRESHOLD_KEYS: dict[str, tuple[str, ...]] = {
     "image_height": ("image_filters.min_side", "image_filters.max_side"),
     "image_aspect_ratio": ("image_filters.max_aspect_ratio",),
     "nsfw_score": ("nsfw.threshold",),
+    "clip_score": ("clip.threshold",),
+    "pdf_pages": ("page_filters.min_pages", "page_filters.max_pages"),
+    "page_words": ("page_filters.min_words",),
+    "page_tokens": ("page_filters.max_tokens",),
+    "page_ink_share": ("page_filters.max_ink_share",),
+    "qa_answer_support": ("qa_filters.min_support",),
+    "qa_answer_words": ("qa_filters.max_answer_words",),
 }
 EXAMPLES_PER_REASON = 12
 KEPT_SAMPLES = 4

@@ -124,7 +124,7 @@ class NodeFilters(PipelineStep):
             if media is not None:
                 dropped_media.add(node["media"])
             if writer:
-                writer.write(self._excluded(doc, index, node, media, reason, value), rank)
+                writer.write(excluded_node(doc, index, node, media, reason, value), rank)
         for rule in sorted(skipped):
             self.stat_update(f"skipped_{rule}_{lang}")
         for key, value in counts.items():
@@ -165,18 +165,6 @@ class NodeFilters(PipelineStep):
             return "format", extension
         return None
 
-    @staticmethod
-    def _excluded(doc: Document, index: int, node: dict, media: Media | None, reason: str, value) -> Document:
-        """The record of one dropped node: a small document the exclusion writer understands."""
-        is_text = node["type"] == "text"
-        metadata = {
-            "filter_reason": f"{'paragraph' if is_text else 'image'}_{reason}",
-            "filter_value": value,
-            "source": str(doc.metadata.get("url") or doc.metadata.get("source") or ""),
-        }
-        text = node["text"] if is_text else (media.url if media is not None else "")
-        return Document(text=text, id=f"{doc.id}#{index}", media=[media] if media else [], metadata=metadata)
-
 
 def replace_nodes(doc: Document, nodes: list[dict], dropped_media: set[int]) -> None:
     """Set the document's nodes, drop the removed images from ``doc.media``, renumber the image
@@ -208,3 +196,15 @@ def drop_images(doc: Document, dropped: set[int]) -> None:
         return
     kept = [n for n in nodes if not (n["type"] == "image" and n.get("media") in dropped)]
     replace_nodes(doc, kept, dropped)
+
+
+def excluded_node(doc: Document, index: int, node: dict, media: Media | None, reason: str, value) -> Document:
+    """The record of one dropped node: a small document the exclusion writer understands."""
+    is_text = node["type"] == "text"
+    metadata = {
+        "filter_reason": f"{'paragraph' if is_text else 'image'}_{reason}",
+        "filter_value": value,
+        "source": str(doc.metadata.get("url") or doc.metadata.get("source") or ""),
+    }
+    text = node["text"] if is_text else (media.url if media is not None else "")
+    return Document(text=text, id=f"{doc.id}#{index}", media=[media] if media else [], metadata=metadata)

@@ -41,6 +41,7 @@ from PIL import Image
 
 from filters.node_filters import drop_images
 from schemas.config import NsfwConfig
+from schemas.histograms import HistogramRecorder
 
 # NudeNet classes whose detection makes an image NSFW. MALE_BREAST_EXPOSED is left out on
 # purpose: a bare male chest (sport, beach, swimming, medical pages) is not sexual content, and
@@ -370,16 +371,25 @@ class NsfwFilter(PipelineStep):
     name = "🔞 NSFW"
     type = "✂️ - FILTER"
 
-    def __init__(self, cfg: NsfwConfig | None = None, exclusion_writer=None, scorer: Scorer | None = None):
+    def __init__(
+        self,
+        cfg: NsfwConfig | None = None,
+        exclusion_writer=None,
+        scorer: Scorer | None = None,
+        histograms_dir: str | None = None,
+        histograms_stage: str = "join",
+    ):
         super().__init__()
         self.cfg = cfg or NsfwConfig()
         self.exclusion_writer = exclusion_writer
         self.scorer = scorer if scorer is not None else make_scorer(self.cfg)
+        self.histograms = HistogramRecorder(histograms_dir, histograms_stage, "nsfw")
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if not self.cfg.enabled:
             yield from data
             return
+        self.histograms.start()
         writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
         with writer_context as writer:
             pending: list[Document] = []
@@ -395,6 +405,7 @@ class NsfwFilter(PipelineStep):
                     yield from self.process(pending, writer, rank)
                     pending, pending_images = [], 0
             yield from self.process(pending, writer, rank)
+        self.histograms.finish(rank)
 
     def process(self, docs: list[Document], writer=None, rank: int = 0) -> Iterable[Document]:
         """Score the images of ``docs`` in one call; yield the documents the policy keeps."""
@@ -406,6 +417,8 @@ class NsfwFilter(PipelineStep):
         scores: dict[int, dict[int, float | None]] = {}  # id(doc) -> media index -> score
         for (doc, i), value in zip(wanted, raw, strict=True):
             scores.setdefault(id(doc), {})[i] = None if value is None else round(float(value), SCORE_DECIMALS)
+            if value is not None:
+                self.histograms.add("nsfw_score", float(value))
         for doc in docs:
             if self.apply_policy(doc, scores.get(id(doc), {}), writer, rank):
                 self.stat_update("documents_out")

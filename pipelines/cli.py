@@ -1,7 +1,9 @@
 """``vlmdata``: run jobs, validate their shards.
 
 vlmdata run JOB --config configs/JOB.yaml [key=value ...]
+vlmdata import cauldron PATH [--config FILE] [key=value ...]
 vlmdata validate OUT/DATASET
+vlmdata takedown OUT/DATASET --url URL | --sha256 H | --list FILE
 vlmdata report OUT/DATASET [--out FILE]
 vlmdata stats OUT/DATASET
 vlmdata train --config configs/train.yaml [key=value ...]
@@ -10,13 +12,17 @@ vlmdata train --config configs/train.yaml [key=value ...]
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 
+import fsspec
+import yaml
+
 from pipelines.executors import StageFailed, configure_logging, run_stages
 from pipelines.jobs import JOBS, Job
-from schemas.config import ConfigError, describe_options, load_config
+from schemas.config import CauldronImportConfig, ConfigError, JobConfig, describe_options, load_config
 from schemas.manifest import MANIFEST
 from schemas.validate import validate_dataset
 
@@ -73,6 +79,40 @@ def build_parser() -> argparse.ArgumentParser:
             "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. executor.tasks=4"
         )
 
+    importer = commands.add_parser(
+        "import",
+        help="convert public data into shards (The Cauldron)",
+        description="Convert published data sets into shards with a manifest, like every job's output.",
+    )
+    formats = importer.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    cauldron = formats.add_parser(
+        "cauldron",
+        help="The Cauldron-format parquet (images + user/assistant turns) -> qa shards",
+        description="cauldron: parquet files with `images` (list of {bytes, path}) and `texts` (list of "
+        "{user, assistant, source}) -> qa shards. dataset defaults to the name of PATH.",
+        epilog=_options_help(
+            Job("cauldron", "", CauldronImportConfig, "pipelines.cauldron:build_cauldron_import")
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cauldron.add_argument(
+        "path", metavar="PATH", help="a parquet file, a folder of them (recursive) or a glob"
+    )
+    cauldron.add_argument("--config", help="YAML file of the import's keys (e.g. output_dir, shards.*)")
+    cauldron.add_argument(
+        "--executor", choices=["local", "ray", "slurm"], help="where tasks run; overrides executor.kind"
+    )
+    cauldron.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+    cauldron.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="driver log level",
+    )
+    cauldron.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dataset=ai2d"
+    )
+
     validate = commands.add_parser(
         "validate",
         help="check shards against the manifest and the sample schemas",
@@ -81,6 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
         "Lists each problem; exits 1 when there is any.",
     )
     validate.add_argument("dataset_dir", metavar="OUT/DATASET")
+
+    takedown = commands.add_parser(
+        "takedown",
+        help="remove samples matching a URL or image sha256 from published shards",
+        description="Remove every sample of OUT/DATASET whose source or image URL, or image sha256, is "
+        "given: only the affected shards are rewritten (same names), manifest.json and sizes.json are "
+        "updated, and what was removed is recorded in OUT/DATASET/_takedowns/<timestamp>.json.",
+    )
+    takedown.add_argument("dataset_dir", metavar="OUT/DATASET")
+    takedown.add_argument("--url", action="append", default=[], help="a page or image URL (repeatable)")
+    takedown.add_argument(
+        "--sha256", action="append", default=[], help="an image's sha256 hex digest (repeatable)"
+    )
+    takedown.add_argument(
+        "--list", dest="list_file", metavar="FILE", help="file of URLs and sha256 digests, one a line"
+    )
+    takedown.add_argument("--reason", default="takedown request", help="why, recorded with the takedown")
 
     report = commands.add_parser(
         "report",
@@ -150,20 +207,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"executor.ray_address={args.ray_address}")
     cfg = load_config(job.config_model, args.config, overrides)
     configure_logging(args.log_level, cfg.executor)
-    stages = job.build(cfg)
+    return execute(job.name, cfg, job.build(cfg), progress=not args.no_progress)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.executor:
+        overrides.append(f"executor.kind={args.executor}")
+    named = any(o.split("=", 1)[0].strip() == "dataset" for o in overrides)
+    if not named and args.config and Path(args.config).is_file():
+        named = "dataset" in (yaml.safe_load(Path(args.config).read_text("utf-8")) or {})
+    if not named:
+        stem = Path(args.path.rstrip("/")).name.removesuffix(".parquet")
+        overrides.insert(0, f"dataset={re.sub(r'[^A-Za-z0-9_-]+', '_', stem).strip('_') or 'cauldron'}")
+    cfg = load_config(CauldronImportConfig, args.config, overrides)
+    cfg.input = [args.path]
+    configure_logging(args.log_level, cfg.executor)
+    from pipelines.cauldron import build_cauldron_import
+
+    return execute("import cauldron", cfg, build_cauldron_import(cfg), progress=not args.no_progress)
+
+
+def execute(name: str, cfg: JobConfig, stages: list, progress: bool = True) -> int:
+    """Run a job's stages, then say where the output is and write the report."""
     started = time.monotonic()
     print(
-        f"vlmdata run {job.name}: {len(stages)} stages -> {cfg.dataset_dir} (executor: {cfg.executor.kind})",
+        f"vlmdata {'' if name.startswith('import') else 'run '}{name}: {len(stages)} stages -> "
+        f"{cfg.dataset_dir} (executor: {cfg.executor.kind})",
         file=sys.stderr,
     )
-    run_stages(stages, cfg.executor, cfg.dataset_dir, progress=not args.no_progress)
+    run_stages(stages, cfg.executor, cfg.dataset_dir, progress=progress)
     if cfg.executor.kind == "slurm":
         print(f"submitted to Slurm; logs under {cfg.dataset_dir}/_logs/")
         return 0
-    manifest = Path(cfg.dataset_dir) / MANIFEST
+    fs, root = fsspec.core.url_to_fs(cfg.dataset_dir)  # the output may be remote (s3://...)
+    manifest = f"{cfg.dataset_dir}/{MANIFEST}"
     where = (
         manifest
-        if manifest.exists()
+        if fs.exists(f"{root}/{MANIFEST}")
         else f"{cfg.dataset_dir} (staged documents under _stage/{stages[-1].name}/)"
     )
     print(f"done in {time.monotonic() - started:.1f} s: {where}")
@@ -216,6 +297,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_takedown(args: argparse.Namespace) -> int:
+    from pipelines.takedown import takedown
+
+    try:
+        result = takedown(args.dataset_dir, args.url, args.sha256, args.list_file, args.reason)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.dataset_dir}: {len(result.removed)} samples removed "
+        f"({result.samples_before} -> {result.samples_after}); shards rewritten: {len(result.shards_rewritten)}, "
+        f"removed: {len(result.shards_removed)}; record: {args.dataset_dir}/{result.record}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:
@@ -226,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "import":
+            return cmd_import(args)
         if args.command == "inspect-html":
             from pipelines.inspect_html import run_inspect
 
@@ -239,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "stats":
             return cmd_stats(args)
+        if args.command == "takedown":
+            return cmd_takedown(args)
         return cmd_validate(args)
     except (ConfigError, StageFailed) as error:
         print(f"error: {error}", file=sys.stderr)

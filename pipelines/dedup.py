@@ -65,10 +65,7 @@ def text_dedup_stages(cfg: JobConfig, dedup: TextDedupConfig, source: str) -> tu
     links = tuple(kind for kind, on in ((URL, dedup.url), (MINHASH, dedup.minhash)) if on)
     image_limit = {IMAGE_URL: dedup.image_url_max_docs} if dedup.image_url_max_docs is not None else {}
     paragraph_limit = {PARAGRAPH: dedup.paragraph_max_docs} if dedup.paragraph_max_docs is not None else {}
-    recorder = ExclusionRecorder(
-        f"{cfg.dataset_dir}/_excluded", TEXT_DEDUP, "text_dedup", cfg.audit.reservoir_size,
-        cfg.audit.thumbnail_px, seed=cfg.seed,
-    )  # fmt: skip
+    recorder = ExclusionRecorder.for_job(cfg, TEXT_DEDUP, "text_dedup")
     stages = [
         *_round(
             cfg, "doc",
@@ -98,12 +95,6 @@ def image_dedup_stages(
     partitions = dedup.partitions or cfg.executor.tasks
     keys = ImageKeys(f"{stage}/image_keys", partitions, dedup.exact, dedup.near, dedup.max_distance)
 
-    def recorder(step: str) -> ExclusionRecorder:
-        return ExclusionRecorder(
-            f"{cfg.dataset_dir}/_excluded", IMAGE_DEDUP, step, cfg.audit.reservoir_size,
-            cfg.audit.thumbnail_px, seed=cfg.seed,
-        )  # fmt: skip
-
     stages = [
         *_round(
             cfg, "image", [StageReader(source), keys], partitions,
@@ -114,8 +105,8 @@ def image_dedup_stages(
             IMAGE_DEDUP,
             [
                 StageReader(source),
-                ApplyImageDedup(f"{stage}/image_groups", exclusion_writer=recorder("image_dedup")),
-                MinImagesFilter(min_images, exclusion_writer=recorder("min_images")),
+                ApplyImageDedup(f"{stage}/image_groups", exclusion_writer=ExclusionRecorder.for_job(cfg, IMAGE_DEDUP, "image_dedup")),
+                MinImagesFilter(min_images, exclusion_writer=ExclusionRecorder.for_job(cfg, IMAGE_DEDUP, "min_images")),
                 StageWriter(f"{stage}/{IMAGE_DEDUP}"),
             ],
             cfg.executor.tasks,

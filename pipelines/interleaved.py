@@ -50,6 +50,7 @@ from filters.node_filters import NodeFilters
 from filters.nsfw import NsfwFilter
 from pipelines.dedup import image_dedup_stages, text_dedup_stages
 from pipelines.fetching import JOIN, image_fetch_stages
+from pipelines.governance import governance_steps
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
 from pipelines.steps.crawl import CrawlPages
@@ -64,24 +65,24 @@ CRAWL = "crawl"
 EXTRACT = "extract"
 
 
-def warc_reader(cfg: InterleavedConfig):
-    """A reader over the configured WARC inputs (one folder, or files and globs on one
-    filesystem), over the table of record pointers, or over the crawl stage's archive."""
-    if sum(map(bool, (cfg.warcs, cfg.pointers, cfg.page_urls))) > 1:
+def warc_reader(warcs: list[str], pointers: str | None, dataset_dir: str, crawled: bool = False):
+    """A reader over WARC inputs (one folder, or files and globs on one filesystem), over a table
+    of record pointers, or (``crawled``) over the crawl stage's archive; shared with the pairs job."""
+    if sum(map(bool, (warcs, pointers, crawled))) > 1:
         raise ConfigError("give one input: warcs, pointers or page_urls")
-    if cfg.page_urls:
-        return WarcReader(f"{cfg.dataset_dir}/_stage/{CRAWL}", glob_pattern="*.warc.gz")
-    if cfg.pointers:
-        return WarcPointerReader(cfg.pointers)
-    if not cfg.warcs:
+    if crawled:
+        return WarcReader(f"{dataset_dir}/_stage/{CRAWL}", glob_pattern="*.warc.gz")
+    if pointers:
+        return WarcPointerReader(pointers)
+    if not warcs:
         raise ConfigError("warcs: give at least one WARC/ARC file, folder or glob (or pointers=TABLE)")
-    if len(cfg.warcs) == 1:
-        fs, path = fsspec.core.url_to_fs(cfg.warcs[0])
+    if len(warcs) == 1:
+        fs, path = fsspec.core.url_to_fs(warcs[0])
         if fs.isdir(path):
-            return WarcReader(cfg.warcs[0])
+            return WarcReader(warcs[0])
     files: list[str] = []
     protocols = set()
-    for pattern in cfg.warcs:
+    for pattern in warcs:
         fs, path = fsspec.core.url_to_fs(pattern)
         found = [p for p in (fs.glob(path) if glob.has_magic(path) else [path]) if fs.isfile(p)]
         if not found:
@@ -92,7 +93,7 @@ def warc_reader(cfg: InterleavedConfig):
         raise ConfigError(f"warcs: all inputs must be on one filesystem, got {sorted(protocols)}")
     root = os.path.dirname(files[0]) if len(files) == 1 else os.path.commonpath(files)
     protocol = protocols.pop()
-    listing = f"{cfg.dataset_dir}/_stage/warc_paths.txt"
+    listing = f"{dataset_dir}/_stage/warc_paths.txt"
     with fsspec.open(listing, "w", auto_mkdir=True) as f:
         f.writelines(f"{os.path.relpath(p, root)}\n" for p in sorted(set(files)))
     return WarcReader(root if protocol == "file" else f"{protocol}://{root}", paths_file=listing)
@@ -104,15 +105,11 @@ def histograms(cfg: InterleavedConfig, stage: str) -> dict[str, str]:
 
 
 def extract_stage(cfg: InterleavedConfig) -> Stage:
-    excluded = f"{cfg.dataset_dir}/_excluded"
-
     def recorder(step: str) -> ExclusionRecorder:
-        return ExclusionRecorder(
-            excluded, EXTRACT, step, cfg.audit.reservoir_size, cfg.audit.thumbnail_px, seed=cfg.seed
-        )
+        return ExclusionRecorder.for_job(cfg, EXTRACT, step)
 
     pipeline = [
-        warc_reader(cfg),
+        warc_reader(cfg.warcs, cfg.pointers, cfg.dataset_dir, crawled=bool(cfg.page_urls)),
         HtmlExtractor(),
         LanguageTagger(),
         NodeFilters(cfg.node_filters, exclusion_writer=recorder("node_filters"), **histograms(cfg, EXTRACT)),
@@ -120,6 +117,7 @@ def extract_stage(cfg: InterleavedConfig) -> Stage:
         DocumentQualityFilter(
             cfg.doc_filters, exclusion_writer=recorder("document_filters"), **histograms(cfg, EXTRACT)
         ),
+        *governance_steps(cfg, EXTRACT, "text"),
         StageWriter(f"{cfg.dataset_dir}/_stage/{EXTRACT}"),
     ]
     return Stage(EXTRACT, pipeline, cfg.executor.tasks)
@@ -130,14 +128,12 @@ def fetch_stages(cfg: InterleavedConfig, source: str) -> list[Stage]:
     for the documents staged in ``source``."""
 
     def recorder(step: str) -> ExclusionRecorder:
-        return ExclusionRecorder(
-            f"{cfg.dataset_dir}/_excluded", JOIN, step, cfg.audit.reservoir_size,
-            cfg.audit.thumbnail_px, seed=cfg.seed,
-        )  # fmt: skip
+        return ExclusionRecorder.for_job(cfg, JOIN, step)
 
     join_steps = [
         ImageFilters(cfg.image_filters, **histograms(cfg, JOIN)),
-        *([NsfwFilter(cfg.nsfw, exclusion_writer=recorder("nsfw"))] if cfg.nsfw.enabled else []),
+        *([NsfwFilter(cfg.nsfw, recorder("nsfw"), **histograms(cfg, JOIN))] if cfg.nsfw.enabled else []),
+        *governance_steps(cfg, JOIN, "images"),
         MinImagesFilter(cfg.doc_filters.min_images, exclusion_writer=recorder("image_filters")),
     ]
     stages, result = image_fetch_stages(cfg, cfg.fetch, source, join_steps)

@@ -1,14 +1,17 @@
-"""The job registry: the names ``vlmdata run`` accepts, their config model and stage builder."""
+"""The job registry: the names ``vlmdata run`` accepts, their config model and stage builder.
+
+Builders are named as ``"module:function"`` and imported when a job is built, so that
+``vlmdata --help`` (and every ``run JOB --help``) starts without importing pymupdf, torch or the
+other heavy libraries of jobs that are not being run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 
-from pipelines.interleaved import build_interleaved
-from pipelines.pack import build_pack
 from pipelines.stages import Stage
-from schemas.config import InterleavedConfig, JobConfig, PackConfig
+from schemas.config import DocmatixConfig, InterleavedConfig, JobConfig, PackConfig, PairsConfig, PdfOcrConfig
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,11 @@ class Job:
     name: str
     summary: str
     config_model: type[JobConfig]
-    build: Callable[[JobConfig], list[Stage]]
+    builder: str  # "module:function" taking the job's config and returning its stages
+
+    def build(self, cfg: JobConfig) -> list[Stage]:
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)(cfg)
 
 
 JOBS: dict[str, Job] = {
@@ -24,15 +31,33 @@ JOBS: dict[str, Job] = {
     for job in [
         Job(
             "interleaved",
-            "WARC pages -> OBELICS-style interleaved documents (extraction, node and document filters)",
+            "WARC pages -> OBELICS-style interleaved documents (extraction, filters, dedup, images, NSFW)",
             InterleavedConfig,
-            build_interleaved,
+            "pipelines.interleaved:build_interleaved",
         ),
         Job(
             "pack",
             "staged Parquet documents of one kind -> shards, manifest.json, sizes.json",
             PackConfig,
-            build_pack,
+            "pipelines.pack:build_pack",
+        ),
+        Job(
+            "pairs",
+            "URL + caption tables / WARC page images -> filtered, CLIP-scored, deduplicated pair shards",
+            PairsConfig,
+            "pipelines.pairs:build_pairs",
+        ),
+        Job(
+            "pdf_ocr",
+            "PDF files / WARC PDF records -> one ocr sample per page (rendered image + transcription)",
+            PdfOcrConfig,
+            "pipelines.pdf_ocr:build_pdf_ocr",
+        ),
+        Job(
+            "docmatix",
+            "ocr shards -> LLM question/answer pairs per PDF, parsed and filtered -> qa shards (The Cauldron)",
+            DocmatixConfig,
+            "pipelines.docmatix:build_docmatix",
         ),
     ]
 }

@@ -211,11 +211,10 @@ class NsfwConfig(StrictModel):
 
     enabled: bool = Field(True, description="score every kept image and apply the policy")
     model: Literal["nudenet", "clip_head"] = Field(
-        "nudenet", description="nudenet: the ONNX detector inside the nudenet wheel; clip_head: LAION's MLP on CLIP embeddings"
+        "nudenet",
+        description="nudenet: the ONNX detector inside the nudenet wheel; clip_head: LAION's MLP on CLIP embeddings",
     )
-    threshold: float = Field(
-        0.5, ge=0, le=1, description="images scoring at least this are NSFW"
-    )
+    threshold: float = Field(0.5, ge=0, le=1, description="images scoring at least this are NSFW")
     policy: Literal["image", "document"] = Field(
         "document", description="what an NSFW image removes: the image, or its whole document (OBELICS)"
     )
@@ -261,11 +260,114 @@ class ImageDedupConfig(StrictModel):
     exact: bool = Field(True, description="identical bytes (sha256 of the stored image)")
     near: bool = Field(True, description="perceptual hash within max_distance bits")
     max_distance: int = Field(
-        6, ge=0, le=8, description="Hamming distance of near duplicates (bits of 64; the band index covers 0..8)"
+        6,
+        ge=0,
+        le=8,
+        description="Hamming distance of near duplicates (bits of 64; the band index covers 0..8)",
     )
     partitions: int | None = Field(
         None, ge=1, description="tasks of the global grouping stage; None = executor.tasks"
     )
+
+
+class PiiConfig(StrictModel):
+    """PII in text replaced by placeholders (<EMAIL>, <PHONE>, <IP>) in every text node."""
+
+    enabled: bool = Field(True, description="replace the PII kinds switched on below (cheap: regexes)")
+    email: bool = Field(True, description="e-mail addresses -> <EMAIL>")
+    phone: bool = Field(
+        True, description="phone numbers (E.164 and the national formats of phone_languages) -> <PHONE>"
+    )
+    ip: bool = Field(True, description="IPv4 and IPv6 addresses -> <IP>")
+    only_public_ips: bool = Field(
+        True, description="replace only global IP addresses (private, loopback, documentation ranges stay)"
+    )
+    phone_languages: list[str] = Field(
+        ["en", "de", "fr"],
+        description="national phone formats applied to documents of these languages (metadata lang); "
+        "international +CC numbers are replaced in every language",
+    )
+
+
+class FaceBlurConfig(StrictModel):
+    """Faces in kept images blurred, with NudeNet's detector (FACE_FEMALE / FACE_MALE boxes)."""
+
+    enabled: bool = Field(False, description="detect faces in every kept image and blur them")
+    min_score: float = Field(0.25, ge=0, le=1, description="lowest detector score of a face that is blurred")
+    margin: float = Field(
+        0.15, ge=0, le=1, description="each box grows by this share of its size on every side"
+    )
+    batch_size: int = Field(16, ge=1, description="images per detector call")
+    threads: int = Field(1, ge=0, description="onnxruntime threads per worker (0 = all cores)")
+    detector_path: str | None = Field(
+        None, description="an ONNX detector of NudeNet's format to use instead of the wheel's own"
+    )
+
+
+class BlocklistConfig(StrictModel):
+    """Hash and URL lists: listed images and documents are dropped (files: one entry a line, # comments)."""
+
+    image_sha256: str | None = Field(None, description="file of sha256 hex digests of images to drop")
+    image_phash: str | None = Field(
+        None, description="file of 64-bit perceptual hashes (16 hex digits, filters.dedup.image_hash.phash)"
+    )
+    phash_max_distance: int = Field(
+        4, ge=0, le=8, description="an image within this many bits of a listed perceptual hash is dropped"
+    )
+    urls: str | None = Field(
+        None, description="file of document or image URLs to drop (normalised before matching)"
+    )
+    domains: str | None = Field(
+        None, description="file of domains whose documents and images are dropped (subdomains too)"
+    )
+    image_policy: Literal["image", "document"] = Field(
+        "document", description="what a listed image removes: the image, or its whole document"
+    )
+
+
+class DecontaminationConfig(StrictModel):
+    """Samples overlapping evaluation sets dropped (GPT-3 / Llama style n-gram overlap; image phash)."""
+
+    texts: list[str] = Field(
+        default_factory=list,
+        description="evaluation texts: .txt (one item a line), .jsonl/.json or .parquet (string fields of text_fields)",
+    )
+    text_fields: list[str] = Field(
+        ["question", "text", "context", "passage", "query", "prompt"],
+        description="fields of jsonl/json/parquet rows whose strings are evaluation text",
+    )
+    ngram: int = Field(
+        13, ge=3, description="words per n-gram (normalised: lower case, letters and digits only)"
+    )
+    min_matches: int = Field(
+        1,
+        ge=1,
+        description="a sample sharing at least this many distinct n-grams with the evaluation sets is dropped",
+    )
+    min_item_words: int = Field(
+        8,
+        ge=1,
+        description="evaluation items shorter than ngram words but with this many count as one whole n-gram",
+    )
+    images: list[str] = Field(
+        default_factory=list,
+        description="evaluation images: folders or files of images, or .txt files of 16-hex-digit perceptual hashes",
+    )
+    image_max_distance: int = Field(
+        4,
+        ge=0,
+        le=8,
+        description="an image within this many bits of an evaluation image's perceptual hash matches",
+    )
+
+
+class GovernanceConfig(StrictModel):
+    """What a dataset needs before publication: PII, faces, blocklists, decontamination."""
+
+    pii: PiiConfig = PiiConfig()
+    faces: FaceBlurConfig = FaceBlurConfig()
+    blocklists: BlocklistConfig = BlocklistConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
 
 
 class InterleavedConfig(JobConfig):
@@ -294,6 +396,7 @@ class InterleavedConfig(JobConfig):
     text_dedup: TextDedupConfig = TextDedupConfig()
     nsfw: NsfwConfig = NsfwConfig()
     image_dedup: ImageDedupConfig = ImageDedupConfig()
+    governance: GovernanceConfig = GovernanceConfig()
 
 
 class ConfigError(ValueError):
@@ -376,7 +479,7 @@ def describe_options(model: type[BaseModel], prefix: str = "") -> list[tuple[str
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows += describe_options(annotation, f"{key}.")
             continue
-        default = "(required)" if field.is_required() else repr(field.default)
+        default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
         rows.append((key, default, field.description or ""))
     return rows
 
@@ -391,31 +494,44 @@ class PdfRenderConfig(StrictModel):
         1540, ge=64, description="the longer side of a rendered page is at most this many px (aspect kept)"
     )
     min_side: int = Field(
-        32, ge=1, description="pages whose rendered shorter side is below this many px are dropped (page_too_small)"
+        32,
+        ge=1,
+        description="pages whose rendered shorter side is below this many px are dropped (page_too_small)",
     )
     max_page_side_pt: float = Field(
-        14400, gt=0, description="pages with a side over this many points (200 in) are dropped (page_too_large)"
+        14400,
+        gt=0,
+        description="pages with a side over this many points (200 in) are dropped (page_too_large)",
     )
     page_timeout_s: float = Field(
         30.0, gt=0, description="time limit per page for rendering and transcription, and again for OCR"
     )
     word_boxes: bool = Field(
-        True, description="keep each word's box (0..1000 of the image) in meta.words for layout-aware training"
+        True,
+        description="keep each word's box (0..1000 of the image) in meta.words for layout-aware training",
     )
     min_text_chars: int = Field(
-        16, ge=0, description="a text layer with fewer non-space characters is not usable: the page goes to OCR"
+        16,
+        ge=0,
+        description="a text layer with fewer non-space characters is not usable: the page goes to OCR",
     )
     max_garbage_share: float = Field(
-        0.3, ge=0, le=1, description="a text layer with more unmapped/replacement characters than this is not usable"
+        0.3,
+        ge=0,
+        le=1,
+        description="a text layer with more unmapped/replacement characters than this is not usable",
     )
 
 
 class OcrConfig(StrictModel):
     """Tesseract OCR for pages without a usable text layer (the Debian package tesseract-ocr)."""
 
-    enabled: bool = Field(True, description="OCR pages without a usable text layer; off: they are dropped (ocr_disabled)")
+    enabled: bool = Field(
+        True, description="OCR pages without a usable text layer; off: they are dropped (ocr_disabled)"
+    )
     tesseract: str = Field(
-        "tesseract", description="the tesseract binary (name on PATH or path); missing: pages dropped (ocr_unavailable)"
+        "tesseract",
+        description="the tesseract binary (name on PATH or path); missing: pages dropped (ocr_unavailable)",
     )
     languages: str = Field(
         "eng+deu+fra", description="tesseract -l value: installed traineddata names joined by +"
@@ -435,7 +551,9 @@ class PageFilterConfig(StrictModel):
         description="pages whose share of non-background pixels is at most this are blank (a page number "
         "alone: ~0.00007; one short line of text: ~0.0003)",
     )
-    min_words: int = Field(3, ge=0, description="pages whose transcription has fewer words are dropped (too_little_text)")
+    min_words: int = Field(
+        3, ge=0, description="pages whose transcription has fewer words are dropped (too_little_text)"
+    )
     max_tokens: int | None = Field(
         4096, ge=1, description="pages whose transcription exceeds this token budget are dropped; None = off"
     )
@@ -445,9 +563,12 @@ class PageFilterConfig(StrictModel):
         "max(1.5 per word, 1 per 4 characters)",
     )
     languages: list[str] = Field(
-        default_factory=list, description="keep pages in these languages (lid.176 codes); empty = every language"
+        default_factory=list,
+        description="keep pages in these languages (lid.176 codes); empty = every language",
     )
-    min_language_score: float = Field(0.5, ge=0, le=1, description="fastText score a kept language must reach")
+    min_language_score: float = Field(
+        0.5, ge=0, le=1, description="fastText score a kept language must reach"
+    )
     language_min_words: int = Field(
         10, ge=0, description="the language rule applies to pages with at least this many words"
     )
@@ -457,7 +578,8 @@ class PdfOcrConfig(JobConfig):
     """The ``pdf_ocr`` job: PDFs -> one ``ocr`` sample per page (rendered image + transcription)."""
 
     pdfs: list[str] = Field(
-        default_factory=list, description="PDF files, folders (searched recursively) or globs; local paths or fsspec URLs"
+        default_factory=list,
+        description="PDF files, folders (searched recursively) or globs; local paths or fsspec URLs",
     )
     warcs: list[str] = Field(
         default_factory=list,
@@ -494,14 +616,20 @@ class CaptionFilterConfig(StrictModel):
         ["en"], description="keep captions in these languages (lid.176 codes); [] keeps every language"
     )
     min_language_score: float = Field(
-        0.5, ge=0, le=1, description="fastText score the language must reach (short texts score lower than pages)"
+        0.5,
+        ge=0,
+        le=1,
+        description="fastText score the language must reach (short texts score lower than pages)",
     )
     min_words: int = Field(3, ge=0, description="fewest words a caption may have (3: more than 2)")
     min_chars: int = Field(
         6, ge=0, description="fewest characters a caption may have, outer spaces excluded (6: more than 5)"
     )
     max_flagged_word_ratio: float = Field(
-        0.0, ge=0, le=1, description="drop captions whose share of flagged words exceeds this (0: any flagged word)"
+        0.0,
+        ge=0,
+        le=1,
+        description="drop captions whose share of flagged words exceeds this (0: any flagged word)",
     )
 
 
@@ -543,7 +671,10 @@ class ClipScoreConfig(StrictModel):
         "best-scoring clip.top_fraction of all pairs (a one-task global quantile stage)",
     )
     threshold: float = Field(
-        0.28, ge=-1, le=1, description="lowest cosine similarity kept in threshold mode (0.28: LAION, ViT-B-32)"
+        0.28,
+        ge=-1,
+        le=1,
+        description="lowest cosine similarity kept in threshold mode (0.28: LAION, ViT-B-32)",
     )
     top_fraction: float = Field(
         0.5, gt=0, le=1, description="share of all pairs kept in top_fraction mode (by score, dataset-wide)"
@@ -569,7 +700,8 @@ class PairsConfig(JobConfig):
         description="WARC/ARC files or globs whose pages' images are mined with their alt text or figure caption",
     )
     pointers: str | None = Field(
-        None, description="table (parquet/csv/jsonl) of WARC record pointers to mine: columns file, offset, length"
+        None,
+        description="table (parquet/csv/jsonl) of WARC record pointers to mine: columns file, offset, length",
     )
     warc_captions: list[Literal["alt", "caption"]] = Field(
         ["alt", "caption"],
@@ -582,3 +714,146 @@ class PairsConfig(JobConfig):
     nsfw: PairNsfwConfig = PairNsfwConfig()
     clip: ClipScoreConfig = ClipScoreConfig()
     image_dedup: ImageDedupConfig = ImageDedupConfig()
+    governance: GovernanceConfig = GovernanceConfig()
+
+
+# --- the docmatix job and the Cauldron import (issue 9) ---------------------------------------
+
+
+class LlmConfig(StrictModel):
+    """The LLM that writes the question/answer pairs (synth/llm.py).
+
+    backend=endpoint: any OpenAI-compatible chat-completions server given by endpoint_url (tests
+    use one on 127.0.0.1). backend=vllm / sglang: datatrove's inference servers start one server
+    per generate task on the task's GPUs (executor.kind=ray with gpus_per_task); vLLM or SGLang
+    must be installed on the GPU workers."""
+
+    backend: Literal["endpoint", "vllm", "sglang"] = Field(
+        "endpoint",
+        description="endpoint: an OpenAI-compatible server at endpoint_url; vllm / sglang: a server per "
+        "generate task started by datatrove's inference runner on the task's GPUs",
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="base URL of the OpenAI-compatible API for backend=endpoint, e.g. http://host:8000/v1",
+    )
+    api_key_env: str | None = Field(
+        None, description="environment variable holding the endpoint's API key (sent as Bearer); never stored"
+    )
+    model: str = Field(
+        "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+        description="model name sent to the endpoint; for vllm / sglang the model path or hub name to serve",
+    )
+    context_tokens: int = Field(
+        8192, ge=256, description="the model's context length: prompt plus max_new_tokens must fit in it"
+    )
+    max_new_tokens: int = Field(1024, ge=16, description="most tokens generated per request")
+    temperature: float = Field(0.3, ge=0, le=2, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
+    tokenizer: str | None = Field(
+        None,
+        description="tokenizer.json of the model (tokenizers library), counting the prompt's tokens for the "
+        "budget; None: the estimate max(1.5 per word, 1 per 4 characters), which errs high",
+    )
+    concurrency: int = Field(32, ge=1, description="requests in flight per generate task")
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="time limit of one request (connect to last byte)"
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="tries per request; 429, 5xx, timeouts and connection errors are retried"
+    )
+    backoff_s: float = Field(
+        1.0, ge=0, description="wait before the first retry; doubles per retry (with jitter)"
+    )
+    backoff_max_s: float = Field(
+        30.0, ge=0, description="longest wait between retries (a Retry-After header wins)"
+    )
+    flush_every: int = Field(
+        16,
+        ge=1,
+        description="responses staged per Parquet file: at most this many are asked again after a kill",
+    )
+    gpus_per_task: float = Field(
+        1, ge=0, description="GPUs Ray reserves per generate task with backend vllm / sglang (endpoint: none)"
+    )
+    tp: int = Field(1, ge=1, description="tensor parallel size of the vllm / sglang server (GPUs per server)")
+    model_kwargs: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="extra server flags for vllm / sglang, e.g. {gpu-memory-utilization: 0.9, dtype: bfloat16}",
+    )
+    server_start_timeout_s: float = Field(
+        1800.0, gt=0, description="how long a vllm / sglang server may take to become ready (model load)"
+    )
+    server_log_dir: str | None = Field(
+        None,
+        description="folder for the vllm / sglang server logs, one per task; None: OUT/<dataset>/_logs/llm_server",
+    )
+
+
+class QaGenerationConfig(StrictModel):
+    """What the docmatix job asks the LLM for (synth/qa_prompts.py)."""
+
+    unit: Literal["pdf", "page"] = Field(
+        "pdf", description="pdf: one qa sample per PDF with all its page images; page: one sample per page"
+    )
+    pairs_per_page: int = Field(
+        4, ge=1, description="question/answer pairs asked per page (Docmatix: about 4)"
+    )
+    max_pairs: int = Field(24, ge=1, description="most pairs asked per request, whatever the page count")
+    templates: list[str] = Field(
+        default_factory=list,
+        description="prompt template names to draw from (seeded per document); empty: every template",
+    )
+    turn_source: str = Field(
+        "docmatix", description="the 'source' of every generated turn (The Cauldron layout)"
+    )
+
+
+class QaFilterConfig(StrictModel):
+    """Filters of generated pairs (filters/qa_filters.py); a document left without pairs is dropped."""
+
+    max_question_words: int = Field(
+        60, ge=1, description="questions with more words are dropped (question_too_long)"
+    )
+    max_answer_words: int = Field(
+        120, ge=1, description="answers with more words are dropped (answer_too_long)"
+    )
+    min_support: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="share of the answer's content words that must be found in the page text (fuzzily); "
+        "fewer: unsupported; 0 turns the rule off",
+    )
+    fuzzy_ratio: float = Field(
+        0.85, ge=0, le=1, description="similarity (difflib ratio) at which an answer word matches a page word"
+    )
+
+
+class DocmatixConfig(JobConfig):
+    """The ``docmatix`` job: ocr shards -> LLM question/answer pairs -> filtered ``qa`` shards."""
+
+    ocr: list[str] = Field(
+        default_factory=list,
+        description="ocr datasets to read: OUT/<dataset> folders or their manifest.json (local or fsspec URLs)",
+    )
+    llm: LlmConfig = LlmConfig()
+    generation: QaGenerationConfig = QaGenerationConfig()
+    qa_filters: QaFilterConfig = QaFilterConfig()
+
+
+class CauldronImportConfig(JobConfig):
+    """``vlmdata import cauldron PATH``: The Cauldron-format parquet -> ``qa`` shards."""
+
+    input: list[str] = Field(
+        default_factory=list,
+        description="parquet files, folders (searched recursively) or globs in The Cauldron layout",
+    )
+    images_column: str = Field("images", description="column of the images: a list of {bytes, path}")
+    texts_column: str = Field("texts", description="column of the turns: a list of {user, assistant, source}")
+    source: str | None = Field(
+        None, description="turn 'source' for turns without one; None: the parquet file's parent folder name"
+    )
+
+
+# --- governance: PII, faces, blocklists, decontamination (issue 13) ----------------------------

@@ -1,6 +1,7 @@
 """`vlmdata demo` runs end to end on a fresh folder and leaves valid datasets of every kind."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -32,3 +33,10 @@ def test_demo_end_to_end(tmp_path):
     for stage in ("extract", "text_dedup", "fetch", "join", "image_dedup", "write_shards"):
         assert stage in stages, stages
     assert (tmp_path / "demo-web" / "report.html").stat().st_size > 10_000
+    for name, kind in (("demo-pairs", "pair"), ("demo-pdf", "ocr")):
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        assert manifest["kind"] == kind and manifest["totals"]["samples"] >= 5, name
+        assert (tmp_path / name / "report.html").exists()
+    log = [json.loads(line) for line in (tmp_path / "train" / "log.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert losses and all(math.isfinite(loss) for loss in losses)

@@ -5,7 +5,6 @@ the server's hit counters prove what was (not) requested. Timeouts are small: se
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import pytest
@@ -243,8 +242,9 @@ def test_per_host_rate_spaces_requests_and_hosts_run_side_by_side(web):
     arrivals = {host: [t for t, url in web.arrivals if url.split("/")[2] == host] for host in hosts}
     for times in arrivals.values():  # as the server saw them: the client's spacing, give or take jitter
         assert len(times) == n
+        # the span, not each gap: on a loaded machine the server may read two requests that were
+        # sent a full interval apart in quick succession
         assert times[-1] - times[0] >= (n - 1) / rate * 0.8
-        assert min(b - a for a, b in itertools.pairwise(times)) >= 0.5 / rate
     a, b = arrivals.values()
     assert b[0] < a[-1] and a[0] < b[-1]  # the two hosts are paced side by side, not one after the other
     assert max(a[-1], b[-1]) - min(a[0], b[0]) < 2 * (n - 1) / rate

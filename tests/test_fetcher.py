@@ -12,18 +12,26 @@ import io
 import socket
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from PIL import Image
 
-from pipelines.fetch import AddressPolicy, FetchConfig, Fetcher, Resolver, decode_image, fetch_all
+from pipelines.fetch import (
+    AddressPolicy,
+    FetchConfig,
+    Fetcher,
+    Resolver,
+    decode_image,
+    fetch_all,
+    is_failure_reason,
+)
 from pipelines.fetch.client import CheckedResolver
 from pipelines.fetch.resolver import RefusedAddress
 from synth.local_web import LocalWeb
+from tests.helpers import SHARED_DATA
 
-PILLOW_IMAGES = Path("/work/shared/data/images/pillow")
+PILLOW_IMAGES = SHARED_DATA / "images" / "pillow"
 PUBLIC_IP = "93.184.216.34"  # only ever returned by a stub lookup; never connected to
 REASONS = {"not_an_image", "decode_error", "bomb"}
 
@@ -384,3 +392,33 @@ def test_pillow_corpus_each_file_gives_bytes_or_a_reason():
     assert sum(outcomes.values()) == len(files) and outcomes["ok"] > len(files) // 2, outcomes
     assert outcomes["bomb"] >= 1 and outcomes["decode_error"] >= 1, outcomes
     assert time.monotonic() - start < 200
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_pillow_corpus_served_through_the_local_web_each_file_kept_or_given_a_reason():
+    """All of Pillow's test images (every format and mode, crash, truncated and bomb files)
+    fetched from the local web and decoded as the fetch stage does: each one ends as an image or
+    with one reason, and nothing escapes as an exception."""
+    files = sorted(path for path in PILLOW_IMAGES.iterdir() if path.is_file())
+    if not files:
+        pytest.skip(f"{PILLOW_IMAGES}: no files")
+    served = {f"/pillow/{path.name}": path.read_bytes() for path in files}
+    with LocalWeb(files=served) as server:
+        urls = [server.url("images.example", path) for path in served]
+        results = fetch_all(urls, config(server, max_bytes=64 * 1024 * 1024, concurrency=16))
+        assert all(server.hits[url] == 1 for url in urls)
+    outcomes: Counter[str] = Counter()
+    for path, result in zip(files, results, strict=True):
+        assert result.url.endswith(path.name)
+        if result.failure:
+            assert is_failure_reason(result.failure), (path, result.failure)
+            outcomes[result.failure] += 1
+            continue
+        assert result.body == path.read_bytes(), path
+        outcome = decode_image(result.body, 256, "jpg")
+        outcomes["ok" if isinstance(outcome, tuple) else outcome] += 1
+        if not isinstance(outcome, tuple):
+            assert outcome in REASONS, (path, outcome)
+    assert sum(outcomes.values()) == len(files) == 798 and outcomes["ok"] > len(files) // 2, outcomes
+    assert outcomes["bomb"] >= 1 and outcomes["decode_error"] >= 1, outcomes

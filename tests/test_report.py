@@ -307,9 +307,9 @@ def open_in_chromium(dataset_dir: Path, report: dict, shot: Path) -> None:
     assert shot.stat().st_size > 10_000
 
 
-# CI installs Debian's chromium and sets VLMDATA_REQUIRE_BROWSER=1, so there the test never skips
+# CI installs Debian's chromium and sets VLMDATA_CI=1: there the test never skips
 needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("VLMDATA_REQUIRE_BROWSER"),
+    not CHROMIUM.exists() and not os.environ.get("VLMDATA_CI"),
     reason="/usr/bin/chromium missing (apt-get install chromium)",
 )
 

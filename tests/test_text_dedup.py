@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from filters.urls import normalize_url as url_key
 from pipelines.dedup import text_dedup_stages
-from pipelines.steps.text_dedup import url_key
 from schemas.config import InterleavedConfig, load_config
 from schemas.records import step_stats
 from tests.dedup_fixtures import document, paragraph, read_staged, run_local, stage_documents, words

@@ -117,3 +117,15 @@ def band_keys(h: int, max_distance: int) -> list[int]:
     for col in combos.T:  # fold the chosen blocks' values into each combination's key
         acc = mix64(acc ^ values[col])
     return (acc >> np.uint64(1)).tolist()
+
+
+def media_phash(media) -> int | None:
+    """The perceptual hash of a datatrove ``Media``: from ``metadata["phash"]`` (16 hex digits)
+    when the fetch stage recorded it, else computed from its bytes; None when undecodable."""
+    recorded = (media.metadata or {}).get("phash")
+    if recorded:
+        return int(recorded, 16)
+    try:
+        return phash(media.media_bytes)
+    except ValueError:
+        return None

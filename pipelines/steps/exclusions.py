@@ -20,6 +20,7 @@ from datatrove.io import DataFolderLike
 from PIL import Image, ImageFilter
 
 from pipelines.steps import folder
+from schemas.config import JobConfig
 from schemas.records import ExclusionRecord, ExclusionSummary
 
 SNIPPET_CHARS = 280
@@ -62,6 +63,15 @@ class ExclusionRecorder:
         self.seed = seed
         self.blur_reasons = blur_reasons
         self._reset(0)
+
+    @classmethod
+    def for_job(cls, cfg: JobConfig, stage: str, step: str) -> ExclusionRecorder:
+        """The recorder of one filter step of a job: under ``OUT/<dataset>/_excluded/<stage>/``,
+        with the job's reservoir size, thumbnail size and seed."""
+        return cls(
+            f"{cfg.dataset_dir}/_excluded", stage, step, cfg.audit.reservoir_size, cfg.audit.thumbnail_px,
+            seed=cfg.seed,
+        )  # fmt: skip
 
     def _reset(self, rank: int) -> None:
         self.rank = rank

@@ -35,6 +35,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
+from filters.dedup.image_hash import phash
 from filters.node_filters import drop_images
 from pipelines.fetch import FetchConfig, Fetcher, FetchResult, OptOutList, decode_image
 from schemas.config import FetchSettings
@@ -50,10 +51,11 @@ FETCHED_SCHEMA = pa.schema(
         ("original_height", pa.int32()),
         ("original_format", pa.string()),
         ("sha256", pa.string()),
+        ("phash", pa.string()),
         ("failure", pa.string()),
     ]
 )
-FACTS = ("width", "height", "original_width", "original_height", "original_format", "sha256")
+FACTS = ("width", "height", "original_width", "original_height", "original_format", "sha256", "phash")
 
 
 def url_partition(url: str, partitions: int) -> int:
@@ -179,6 +181,8 @@ class FetchImages(PipelineStep):
             else:
                 image, facts = decoded
                 row["image"] = image
+                # the perceptual hash of the stored image, so image dedup never decodes it again
+                facts = {**facts, "phash": f"{phash(image):016x}"}
                 row.update({key: facts[key] for key in FACTS})
         return row
 

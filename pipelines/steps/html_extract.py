@@ -16,6 +16,7 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from filters.licences import page_licence
 from pipelines.steps.html_simplify import Extraction, ImageRef, Postprocess, extract_nodes
 from schemas.records import StatKeys
 from schemas.samples import nodes_to_text
@@ -84,7 +85,11 @@ class HtmlExtractor(PipelineStep):
                 extraction = self.extract(doc)
                 if extraction is None:
                     continue
+                licence = page_licence(doc.text, str(doc.metadata.get("url") or "") or None)
                 apply_extraction(doc, extraction)
+                if licence:  # the page's own declared licence, carried into the sample's meta
+                    doc.metadata.setdefault("meta", {})["licence"] = licence
+                    self.stat_update("licence_declared")
                 self.stat_update(StatKeys.IMAGES, value=len(extraction.images))
                 self.stat_update("paragraphs", value=sum(n["type"] == "text" for n in extraction.nodes))
                 self.update_doc_stats(doc)

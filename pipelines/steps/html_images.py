@@ -86,7 +86,10 @@ def _image(node: LexborNode, base: str) -> ImageRef | None:
         sources = (s.attributes for s in node.css("source"))
         url = next((u for a in sources if (u := _largest(a.get("srcset") or a.get("data-srcset")))), None)
     if url and not url.startswith(("http://", "https://")):
-        url = urljoin(base, url)
+        try:
+            url = urljoin(base, url)
+        except ValueError:  # a malformed base or src (e.g. "http://[::1"): no image
+            return None
     if not url or not url.startswith(("http://", "https://")):
         return None
     alt = " ".join((attrs.get("alt") or "").split())

@@ -230,7 +230,12 @@ def extract_nodes(html: str, url: str, postprocess: Postprocess | None = None) -
     ``postprocess`` (e.g. the OBELICS node-level filters) maps the extraction to the one kept."""
     tree = LexborHTMLParser(html)
     base_node = tree.css_first("base[href]")
-    base = urljoin(url, (base_node.attributes.get("href") or "").strip()) if base_node else url
+    base = url
+    if base_node:
+        try:
+            base = urljoin(url, (base_node.attributes.get("href") or "").strip())
+        except ValueError:  # a malformed <base href> (e.g. "http://[::1") is ignored
+            pass
     title_node = tree.css_first("title")
     walker = _Walker(base)
     if (body := tree.body or tree.root) is not None:

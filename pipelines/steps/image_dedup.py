@@ -22,21 +22,10 @@ from datatrove.data import Document, DocumentsPipeline, Media
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from filters.dedup.image_hash import band_keys, phash
-from filters.node_filters import NodeFilters, drop_images
+from filters.dedup.image_hash import band_keys, media_phash
+from filters.node_filters import drop_images, excluded_node
 from pipelines.steps.dedup_groups import read_drops
 from pipelines.steps.dedup_keys import IMAGE_PHASH, IMAGE_SHA256, MASK63, KeyRowsWriter, doc_date, image_ref
-
-
-def image_phash(media: Media) -> int | None:
-    """The image's 64-bit perceptual hash, from its metadata or its bytes; None if undecodable."""
-    recorded = (media.metadata or {}).get("phash")
-    if recorded:
-        return int(recorded, 16)
-    try:
-        return phash(media.media_bytes)
-    except ValueError:
-        return None
 
 
 def image_sha256_key(media: Media) -> int:
@@ -74,7 +63,7 @@ class ImageKeys(PipelineStep):
                     if self.exact:
                         out.add(IMAGE_SHA256, image_sha256_key(media), ref, date)
                     if self.near:
-                        value = image_phash(media)
+                        value = media_phash(media)
                         if value is None:
                             self.stat_update("phash_undecodable")
                             continue
@@ -117,7 +106,7 @@ class ApplyImageDedup(PipelineStep):
             self.stat_update(f"images_dropped_{reason}")
             if writer:
                 node = {"type": "image", "media": index}
-                record = NodeFilters._excluded(doc, index, node, media, reason, None)
+                record = excluded_node(doc, index, node, media, reason, None)
                 record.metadata["filter_reason"] = reason
                 writer.write(record, rank)
         drop_images(doc, dropped)

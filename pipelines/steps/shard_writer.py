@@ -30,7 +30,7 @@ from schemas.samples import count_words
 SHARD_INDEX_DIR = "_stage/shard_index"
 
 
-class _OpenShard:
+class OpenShard:
     """One tar shard being written: headers come from ``tarfile.TarInfo``; the member bytes are
     written as they are (no 16 KiB copy loop) and hashed on the way out, so the sha256 the
     manifest needs costs no second read. The layout is exactly what ``tarfile`` writes."""
@@ -152,7 +152,7 @@ class ShardWriter(PipelineStep):
 
             self._tokenizer = Tokenizer.from_file(self.tokenizer_path)
         entries: list[ShardEntry] = []
-        shard: _OpenShard | None = None
+        shard: OpenShard | None = None
         for document in data or []:
             with self.track_time():
                 try:
@@ -168,7 +168,7 @@ class ShardWriter(PipelineStep):
                     entries.append(self._finish(shards_folder, shard))
                     shard = None
                 if shard is None:
-                    shard = _OpenShard(shards_folder, shard_name(self.dataset, rank, len(entries)))
+                    shard = OpenShard(shards_folder, shard_name(self.dataset, rank, len(entries)))
                 shard.add(sample, self._count_tokens(sample))
                 self.stat_update(StatKeys.SAMPLES)
                 self.stat_update(StatKeys.IMAGES, value=len(sample.images))
@@ -180,7 +180,7 @@ class ShardWriter(PipelineStep):
         with self.dataset_dir.open(f"{SHARD_INDEX_DIR}/{rank:05d}.json", "w") as f:
             json.dump([entry.model_dump() for entry in entries], f, indent=1)
 
-    def _finish(self, folder, shard: _OpenShard) -> ShardEntry:
+    def _finish(self, folder, shard: OpenShard) -> ShardEntry:
         entry = shard.close()
         folder.mv(shard.tmp_name, shard.name)
         self.stat_update(StatKeys.SHARDS)

@@ -24,14 +24,15 @@ drop lists are written per reading task (``origin``).
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import urlsplit
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from filters.dedup.minhash import MinHasher, paragraph_key
-from filters.node_filters import NodeFilters, replace_nodes
+from filters.node_filters import excluded_node, replace_nodes
+from filters.urls import domain_of
+from filters.urls import normalize_url as url_key
 from pipelines.steps.dedup_groups import read_drops, read_frequent
 from pipelines.steps.dedup_keys import (
     IMAGE_SET,
@@ -46,28 +47,6 @@ from pipelines.steps.dedup_keys import (
     stable_hash,
 )
 from schemas.config import TextDedupConfig
-
-
-def url_key(url: str) -> str:
-    """The form of a URL that dedup compares: scheme and host lower-cased, default port and
-    fragment removed; the path and query stay as they are."""
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        return url.strip()
-    scheme = parts.scheme.lower()
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
-    return f"{scheme}://{netloc}{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
-
-
-def domain_of(url: str) -> str:
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-    return host.removeprefix("www.")
 
 
 def page_url(doc: Document) -> str:
@@ -206,7 +185,7 @@ class ApplyTextDedup(PipelineStep):
                 continue
             self.stat_update(f"{'paragraphs' if media is None else 'images'}_dropped_{reason}")
             if writer:
-                record = NodeFilters._excluded(doc, index, node, media, reason, None)
+                record = excluded_node(doc, index, node, media, reason, None)
                 record.metadata["filter_reason"] = reason
                 writer.write(record, rank)
         if len(kept) < len(nodes):

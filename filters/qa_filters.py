@@ -1,0 +1,234 @@
+"""Filters of generated question/answer pairs (Docmatix, and a bit further): drop single pairs.
+
+Docmatix removed answers containing code and answers saying "unanswerable". We drop a pair, with
+the first reason that applies, in this order:
+
+- ``empty_question`` / ``empty_answer``: nothing but spaces and punctuation;
+- ``question_too_long`` / ``answer_too_long``: over ``max_question_words`` / ``max_answer_words``;
+- ``answer_code``: the answer looks like code (fences, ``def f(``, ``import x``, ``{...;}``,
+  SQL, HTML tags, shell prompts: ``CODE_RE``);
+- ``refusal``: "unanswerable", "cannot be answered", "not mentioned in the text", "I'm sorry",
+  "as an AI" and their kin (``REFUSAL_RE``), in the answer or the question;
+- ``duplicate_question``: the same question, normalised, earlier in the document;
+- ``unsupported``: fewer than ``min_support`` of the answer's content words are found in the
+  page text the model saw. Words are normalised (lower case, accents and punctuation removed,
+  ``1,000`` = ``1000``) and stopwords are not content; a word is found when the page has it,
+  has a word sharing its first five letters (inflections: ``reported`` / ``reports``), or has one
+  within ``fuzzy_ratio`` difflib similarity (OCR errors). An answer without content words
+  (``Yes.``: stopwords and yes/no/true/false are not content) is supported.
+
+``QaFilters`` runs them over ``metadata["qa_pairs"]`` (``[{"question", "answer"}]``), keeps the
+survivors there, counts ``pairs_dropped_<reason>`` and sends each dropped pair to the exclusion
+writer as a small document (``<doc id>#<pair index>``). A document left without a pair is
+dropped (``no_pairs_left``). Every answer's support share goes to the ``qa_answer_support``
+histogram, its words to ``qa_answer_words``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections import defaultdict
+from functools import cache
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from filters.wordlists import load_wordlist
+from schemas.config import QaFilterConfig
+from schemas.histograms import HistogramRecorder
+
+PAIR_REASONS = (
+    "empty_question",
+    "empty_answer",
+    "question_too_long",
+    "answer_too_long",
+    "answer_code",
+    "refusal",
+    "duplicate_question",
+    "unsupported",
+)
+CODE_RE = re.compile(
+    r"```|^\s*(?:def|class|import|from\s+\S+\s+import|#include|public\s+static|function)\b"
+    r"|\b(?:def|function)\s+\w+\s*\(|\bconsole\.log\(|\bprint\(|\breturn\s+[\w\"'(]+\s*;|=>\s*[{(]"
+    r"|\{[^{}]*;[^{}]*\}|</?(?:div|span|script|html|body|table|tr|td|p|br)\b[^>]*>"
+    r"|(?-i:\bSELECT\s+.{1,80}?\s+FROM\s+\w+)|^\s*\$\s+\w+|\b\w+\s*\[\s*\d+\s*\]\s*=",
+    re.IGNORECASE | re.MULTILINE,
+)
+REFUSAL_RE = re.compile(
+    r"\bunanswerable\b|\bcannot be (?:answered|determined)\b|\bcan ?not answer\b|\bcan't answer\b"
+    r"|\bnot (?:mentioned|stated|specified|provided|given|included|available) in the (?:text|document|page|passage|context)\b"
+    r"|\b(?:the )?(?:text|document|page|passage|context) does not (?:say|mention|specify|state|provide|contain)\b"
+    r"|\bno (?:information|mention) (?:is )?(?:given|provided|available|about)\b|\bi(?:'| a)?m sorry\b"
+    r"|\bas an ai\b|\bi (?:cannot|can't|am unable to|'m unable to)\b|\bi do not have (?:access|enough)\b"
+    r"|\binsufficient information\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W_]+(?:[.,][0-9]+)*", re.UNICODE)
+STEM_CHARS = 5
+NON_CONTENT = frozenset({"yes", "no", "true", "false", "none", "ja", "nein", "oui", "non"})
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents removed (NFKD, combining marks dropped)."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised words; numbers lose their thousands separators (``1,000`` -> ``1000``)."""
+    out = []
+    for word in _WORD.findall(normalise(text)):
+        if word[0].isdigit():
+            word = re.sub(r",(?=\d{3}\b)", "", word)
+        out.append(word)
+    return out
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    words: set[str] = set()
+    for lang in ("en", "de", "fr"):
+        words |= {normalise(w) for w in load_wordlist("stopwords", lang) or ()}
+    return frozenset(words)
+
+
+def question_key(question: str) -> str:
+    """A question normalised for duplicate detection: its words, in order."""
+    return " ".join(tokens(question))
+
+
+class PageVocabulary:
+    """The words of a page text, indexed for exact, prefix and fuzzy lookups."""
+
+    def __init__(self, text: str, fuzzy_ratio: float):
+        self.words = set(tokens(text))
+        self.stems = {w[:STEM_CHARS] for w in self.words if len(w) >= STEM_CHARS}
+        self.by_start: dict[str, list[str]] = defaultdict(list)
+        for word in self.words:
+            self.by_start[word[:2]].append(word)
+        self.fuzzy_ratio = fuzzy_ratio
+
+    def has(self, word: str) -> bool:
+        if word in self.words or (len(word) >= STEM_CHARS and word[:STEM_CHARS] in self.stems):
+            return True
+        if word[0].isdigit() or len(word) < 4:
+            return False  # numbers and short words must match exactly
+        candidates = self.by_start.get(word[:2], ())
+        return bool(difflib.get_close_matches(word, candidates, n=1, cutoff=self.fuzzy_ratio))
+
+    def support(self, answer: str) -> float:
+        """Share of the answer's content words found in the page (1.0 when it has none)."""
+        content = [w for w in tokens(answer) if w not in stopwords() and w not in NON_CONTENT]
+        if not content:
+            return 1.0
+        return sum(self.has(w) for w in content) / len(content)
+
+
+def pair_reason(
+    question: str, answer: str, cfg: QaFilterConfig, seen: set[str], vocabulary: PageVocabulary
+) -> tuple[str | None, float | None]:
+    """(first failing reason or None, measured support or None) of one pair; records the question."""
+    if not tokens(question):
+        return "empty_question", None
+    if not tokens(answer):
+        return "empty_answer", None
+    if len(question.split()) > cfg.max_question_words:
+        return "question_too_long", len(question.split())
+    if len(answer.split()) > cfg.max_answer_words:
+        return "answer_too_long", len(answer.split())
+    if CODE_RE.search(answer):
+        return "answer_code", None
+    if REFUSAL_RE.search(answer) or REFUSAL_RE.search(question):
+        return "refusal", None
+    key = question_key(question)
+    if key in seen:
+        return "duplicate_question", None
+    seen.add(key)
+    if cfg.min_support > 0:
+        support = vocabulary.support(answer)
+        if support < cfg.min_support:
+            return "unsupported", round(support, 4)
+        return None, support
+    return None, None
+
+
+class QaFilters(PipelineStep):
+    """Drops generated pairs that fail a rule (see the module docstring) and emptied documents."""
+
+    name = "🧹 QA filters"
+    type = "🔻 - FILTER"
+
+    def __init__(
+        self,
+        cfg: QaFilterConfig | None = None,
+        exclusion_writer=None,
+        histograms_dir: str | None = None,
+        histograms_stage: str = "generate",
+    ):
+        super().__init__()
+        self.cfg = cfg or QaFilterConfig()
+        self.exclusion_writer = exclusion_writer
+        self.histograms = HistogramRecorder(histograms_dir, histograms_stage, "qa_filters")
+
+    def filter_pairs(self, doc: Document) -> tuple[list[dict[str, str]], dict[str, int], list[Document]]:
+        """(kept pairs, drops per reason, one small document per dropped pair)."""
+        vocabulary = PageVocabulary(doc.text, self.cfg.fuzzy_ratio)
+        seen: set[str] = set()
+        kept, drops, dropped = [], {}, []
+        for index, pair in enumerate(doc.metadata.get("qa_pairs") or []):
+            question, answer = pair["question"].strip(), pair["answer"].strip()
+            reason, value = pair_reason(question, answer, self.cfg, seen, vocabulary)
+            if reason in (None, "unsupported"):
+                self.histograms.add("qa_answer_support", value if value is not None else 1.0)
+            if reason is None:
+                self.histograms.add("qa_answer_words", max(1, len(answer.split())))
+                kept.append({"question": question, "answer": answer})
+                continue
+            drops[reason] = drops.get(reason, 0) + 1
+            dropped.append(
+                Document(
+                    text=f"Q: {question}\nA: {answer}",
+                    id=f"{doc.id}#{index}",
+                    metadata={
+                        "filter_reason": reason,
+                        "filter_value": value,
+                        "source": doc.metadata.get("source", ""),
+                    },
+                )
+            )
+        return kept, drops, dropped
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.histograms.start()
+        try:
+            for doc in data:
+                self.stat_update("documents_in")
+                with self.track_time():
+                    kept, drops, dropped = self.filter_pairs(doc)
+                self.stat_update("pairs_in", value=len(doc.metadata.get("qa_pairs") or []))
+                self.stat_update("pairs_kept", value=len(kept))
+                for reason, count in sorted(drops.items()):
+                    self.stat_update(f"pairs_dropped_{reason}", value=count)
+                if self.exclusion_writer is not None:
+                    for item in dropped:
+                        self.exclusion_writer.write(item, rank)
+                doc.metadata["qa_pairs"] = kept
+                doc.metadata.setdefault("meta", {})["qa_filters"] = {
+                    "pairs_in": len(kept) + sum(drops.values()),
+                    "pairs_kept": len(kept),
+                    "dropped": dict(sorted(drops.items())),
+                }
+                if not kept:
+                    self.stat_update("dropped_no_pairs_left")
+                    doc.metadata["filter_reason"] = "no_pairs_left"
+                    if self.exclusion_writer is not None:
+                        self.exclusion_writer.write(doc, rank)
+                    continue
+                self.stat_update("forwarded")
+                yield doc
+        finally:
+            self.histograms.finish(rank)
+            if self.exclusion_writer is not None:
+                self.exclusion_writer.close()

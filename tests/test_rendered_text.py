@@ -1,0 +1,108 @@
+"""synth.rendered_text: text drawn on images as valid ``ocr`` samples, deterministic per seed."""
+
+import io
+import json
+import random
+import tarfile
+
+import pytest
+from PIL import Image
+
+from pipelines.steps.stage_io import StageWriter
+from schemas.samples import sample_errors
+from schemas.validate import validate_dataset
+from synth.rendered_text import RenderedText, font_paths, load_texts, render_text, rendered_document
+from tests.helpers import SHARED_DATA, pack, shard_hashes
+
+TEXT = """Rendered text teaches a model to read what it sees.
+
+Die Gemeinde hat im vergangenen Jahr drei neue Spielplätze gebaut und zwei Brücken saniert.
+
+Le bulletin municipal paraît chaque mois; il présente les décisions du conseil.
+
+حبيبي يا نور العين"""
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text(TEXT, "utf-8")
+    return path
+
+
+def make(text_file, tmp_path, name, seed, samples=12):
+    step = RenderedText([str(text_file)], samples, seed=seed)
+    staged = tmp_path / name / "staged"
+    writer = StageWriter(str(staged))
+    for rank in range(2):  # two tasks, as an executor would split them
+        list(writer.run(step.run(None, rank, 2), rank, 2))
+    return pack(staged, tmp_path / name / "out", "ocr", "rendered")
+
+
+def members(dataset_dir):
+    out = []
+    for path in sorted((dataset_dir / "shards").glob("*.tar")):
+        with tarfile.open(path) as tar:
+            out += [(m.name, tar.extractfile(m).read()) for m in tar]
+    return out
+
+
+def test_samples_are_valid_ocr_samples_with_the_drawn_text(text_file, tmp_path):
+    dataset_dir = make(text_file, tmp_path, "a", seed=1)
+    report = validate_dataset(str(dataset_dir))
+    assert report.ok and report.samples == 12, report.problems[:3]
+    items = members(dataset_dir)
+    words = set(" ".join(load_texts([str(text_file)])).split())
+    fonts = set()
+    for (_, data), (image_name, image) in zip(items[0::2], items[1::2], strict=True):
+        sample = json.loads(data)
+        assert sample_errors(sample) == [] and sample["kind"] == "ocr" and image_name.endswith(".000.jpg")
+        transcription = sample["texts"][1]
+        assert set(transcription.split()) <= words  # drawn text comes from the source, nothing invented
+        with Image.open(io.BytesIO(image)) as img:
+            assert img.size == (sample["meta"]["width"], sample["meta"]["height"])
+        fonts.add(sample["meta"]["font"])
+    assert len(fonts) >= 3  # varied fonts
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(text_file, tmp_path):
+    first = shard_hashes(make(text_file, tmp_path, "a", seed=7))
+    again = shard_hashes(make(text_file, tmp_path, "b", seed=7))
+    other = shard_hashes(make(text_file, tmp_path, "c", seed=8))
+    assert first == again and first != other
+
+
+def test_rtl_text_is_skipped_and_fonts_come_from_matplotlib(text_file):
+    texts = load_texts([str(text_file)])
+    assert len(texts) == 3 and not any("حبيبي" in t for t in texts)
+    assert all(path.endswith(".ttf") and "DejaVu" in path for path in font_paths())
+    image, transcription, meta = render_text("one two three four five six seven", random.Random(0))
+    assert transcription.split() == "one two three four five six seven".split()
+    assert Image.open(io.BytesIO(image)).size == (meta["width"], meta["height"])
+    doc = rendered_document(texts, 0, seed=3)
+    assert doc.text and len(doc.media) == 1 and doc.metadata["source"].startswith("rendered_text:")
+
+
+def test_texts_from_staged_interleaved_documents(tmp_path):
+    from datatrove.data import Document
+
+    nodes = [
+        {"type": "text", "text": "Erster Absatz mit Text."},
+        {"type": "text", "text": "Second paragraph here."},
+    ]
+    doc = Document(
+        text="Erster Absatz mit Text.\n\nSecond paragraph here.", id="d1", metadata={"nodes": nodes}
+    )
+    list(StageWriter(str(tmp_path / "extract")).run(iter([doc]), 0, 1))
+    assert load_texts([str(tmp_path / "extract")]) == ["Erster Absatz mit Text.", "Second paragraph here."]
+
+
+def test_texts_from_real_pages(tmp_path):
+    """Any text file works: here the visible text of a real German page."""
+    import re
+
+    html = (SHARED_DATA / "web/html/adac.de.kindersitze.html").read_text("utf-8", errors="replace")
+    text = re.sub(r"<[^>]+>", "\n\n", re.sub(r"(?s)<(script|style).*?</\1>", "", html))
+    (tmp_path / "page.txt").write_text(text, "utf-8")
+    doc = rendered_document(load_texts([str(tmp_path / "page.txt")]), 5, seed=0)
+    assert doc is not None and doc.text.strip()

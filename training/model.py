@@ -1,0 +1,130 @@
+"""The model: transformers' Idefics2 / Idefics3, tiny from a config or a checkpoint from a path,
+with optional LoRA/DoRA on the backbones and NEFTune noise on the input embeddings.
+
+Idefics2 ("What matters when building vision-language models?", arXiv 2405.02246): SigLIP-style
+vision encoder -> perceiver resampler (a fixed number of visual tokens) -> Mistral-style LM.
+Idefics3 (arXiv 2408.12637): the same encoder -> pixel shuffle + linear connector -> Llama-style LM.
+The paper's stable recipe for LoRA: adapters on both backbones, the connector trained in full.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    Idefics2Config,
+    Idefics2ForConditionalGeneration,
+    Idefics3Config,
+    Idefics3ForConditionalGeneration,
+)
+
+from training.config import LoraOptions, ModelConfig
+from training.tokenizer import IMAGE, SpecialIds
+
+CLASSES = {"idefics2": Idefics2ForConditionalGeneration, "idefics3": Idefics3ForConditionalGeneration}
+# linear layers of the two backbones (attention and MLP); the connector's names all contain "connector"
+BACKBONE_LINEARS = r".*(text_model|vision_model)\..*\.(q_proj|k_proj|v_proj|o_proj|out_proj|gate_proj|up_proj|down_proj|fc1|fc2)"
+
+
+def tiny_config(cfg: ModelConfig, vocab_size: int, ids: SpecialIds) -> Idefics2Config | Idefics3Config:
+    """A small random model of either family (hidden size 32, 2 layers by default)."""
+    head_dim = cfg.hidden_size // cfg.heads
+    text = dict(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.hidden_size * 4,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        head_dim=head_dim,
+        max_position_embeddings=4096,
+        pad_token_id=ids.pad,
+        bos_token_id=ids.bos,
+        eos_token_id=ids.eos,
+        tie_word_embeddings=False,
+    )
+    vision = dict(
+        hidden_size=cfg.vision_hidden_size,
+        intermediate_size=cfg.vision_hidden_size * 4,
+        num_hidden_layers=cfg.vision_layers,
+        num_attention_heads=max(1, cfg.vision_hidden_size // 16),
+        image_size=cfg.tile_size,
+        patch_size=cfg.patch_size,
+    )
+    if cfg.arch == "idefics2":
+        text["model_type"] = "mistral"
+        text["sliding_window"] = None
+        perceiver = dict(
+            hidden_size=cfg.hidden_size,
+            resampler_n_latents=cfg.resampler_latents,
+            resampler_depth=1,
+            resampler_n_heads=cfg.heads,
+            resampler_head_dim=head_dim,
+            num_key_value_heads=cfg.heads,
+        )
+        config = Idefics2Config(
+            text_config=text, vision_config=vision, perceiver_config=perceiver, image_token_id=ids.image
+        )
+    else:
+        text["model_type"] = "llama"
+        config = Idefics3Config(
+            text_config=text, vision_config=vision, scale_factor=cfg.scale_factor, image_token_id=ids.image
+        )
+    config.tie_word_embeddings = False
+    return config
+
+
+def build_model(cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seed: int = 0) -> nn.Module:
+    """A tiny random model, or the checkpoint at ``cfg.path`` (its family read from config.json)."""
+    if cfg.path:
+        config = AutoConfig.from_pretrained(cfg.path)
+        if config.model_type not in CLASSES:
+            raise ValueError(f"{cfg.path}: model_type {config.model_type!r}; expected idefics2 or idefics3")
+        if config.image_token_id != ids.image:
+            raise ValueError(
+                f"{cfg.path}: image_token_id {config.image_token_id} is not the tokenizer's {IMAGE}"
+            )
+        return CLASSES[config.model_type].from_pretrained(
+            cfg.path, attn_implementation=cfg.attn_implementation
+        )
+    torch.manual_seed(seed)
+    config = tiny_config(cfg, vocab_size, ids)
+    config._attn_implementation = cfg.attn_implementation
+    return CLASSES[cfg.arch](config)
+
+
+def is_connector(name: str) -> bool:
+    return ".connector." in f".{name}"
+
+
+def apply_lora(model: nn.Module, options: LoraOptions) -> nn.Module:
+    """LoRA (or DoRA) adapters on every backbone linear layer; backbones frozen, connector trained."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=options.r,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        use_dora=options.dora,
+        target_modules=BACKBONE_LINEARS,
+    )
+    model = get_peft_model(model, config)
+    for name, param in model.named_parameters():
+        if is_connector(name):
+            param.requires_grad_(True)
+    return model
+
+
+def add_neftune(model: nn.Module, alpha: float) -> None:
+    """NEFTune (Jain et al., arXiv 2310.05914): uniform noise of scale alpha / sqrt(L * d) on the
+    input embeddings while training. Image placeholders are replaced by image features after
+    the embedding, so only text embeddings are perturbed. L is the packed row length."""
+
+    def hook(module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:
+        if not module.training:
+            return output
+        scale = alpha / (output.size(1) * output.size(2)) ** 0.5  # [B, T, D]
+        return output + torch.empty_like(output).uniform_(-scale, scale)
+
+    model.get_input_embeddings().register_forward_hook(hook)
