@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: setup demo test test-fast lint pack interleaved pairs pdf_ocr docmatix report bench clean
+.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report bench clean
 
 setup: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ pairs: setup
 pdf_ocr: setup
 	$(BIN)/vlmdata run pdf_ocr --config $(or $(CONFIG),configs/pdf_ocr.yaml) $(ARGS)
 
+rendered_text: setup
+	$(BIN)/vlmdata run rendered_text --config $(or $(CONFIG),configs/rendered_text.yaml) $(ARGS)
+
 # the auditor's report of a run: make report RUN=out/<dataset>  (writes RUN/report.html and report.json)
 report: setup
 	$(BIN)/vlmdata report $(or $(RUN),$(error give RUN=OUT/<dataset>))
@@ -56,9 +59,19 @@ report: setup
 train: setup
 	$(BIN)/vlmdata train --config $(or $(CONFIG),configs/train.yaml) $(ARGS)
 
+# side-by-side benchmarks on this machine's CPUs; bench_fetch and bench_dedup create the peers'
+# own virtual environments (img2dataset, imagededup) on first use
 bench: setup
 	$(PY) benchmarks/bench_shards.py
 	$(PY) benchmarks/bench_extraction.py
+	$(PY) benchmarks/bench_fetch.py
+	$(PY) benchmarks/bench_dedup.py
+	$(PY) benchmarks/bench_pdf.py
+
+# on a GPU machine (torch + transformers only): LLM generation and training throughput
+bench-gpu:
+	python3 benchmarks/bench_docmatix.py
+	python3 benchmarks/bench_train.py
 
 clean:
 	rm -rf demo-out out .pytest_cache

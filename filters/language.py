@@ -53,10 +53,12 @@ class LanguageIdentifier:
     def __init__(self, model_path: str | None = None):
         self.model_path = model_path
 
-    def predict(self, text: str) -> tuple[str, float]:
-        """(lid.176 language code, score in [0, 1]) of ``text``; (``"und"``, 0.0) when it is blank.
-
-        fastText reads one line, so newlines become spaces."""
+    def predict(self, text: str, max_chars: int | None = None) -> tuple[str, float]:
+        """(lid.176 language code, score in [0, 1]) of ``text``, or of its first ``max_chars``
+        characters (fastText's cost grows with the text; a page's language shows in far less);
+        (``"und"``, 0.0) when it is blank. fastText reads one line, so newlines become spaces."""
+        if max_chars is not None:
+            text = text[:max_chars]
         line = text.replace("\n", " ").replace("\r", " ").strip()
         if not line:
             return UNDETERMINED, 0.0

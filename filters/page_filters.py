@@ -51,6 +51,11 @@ def count_tokens(text: str, tokenizer: str | None) -> int:
     return len(_tokenizer(tokenizer).encode(text, add_special_tokens=False).ids)
 
 
+# characters of a page that language identification reads: enough for its language, and a
+# dense page (10k+ characters) no longer costs fastText several times the rest of the filters
+LANGUAGE_ID_CHARS = 2000
+
+
 class _MeasuringFilter(BaseFilter):
     """A filter writing histograms of what it measures, per task (see schemas.histograms)."""
 
@@ -143,7 +148,7 @@ class PageTextFilter(_MeasuringFilter):
         if cfg.max_tokens is not None and tokens > cfg.max_tokens:
             doc.metadata["filter_value"] = tokens
             return False, "too_many_tokens"
-        lang, score = self.identifier.predict(doc.text)
+        lang, score = self.identifier.predict(doc.text, max_chars=LANGUAGE_ID_CHARS)
         meta["lang"], meta["lang_score"] = lang, round(score, 4)
         self.stat_update(f"lang_{lang}")
         if self.languages and words >= cfg.language_min_words:

@@ -107,8 +107,12 @@ def run_stages(stages: list[Stage], cfg: ExecutorConfig, dataset_dir: str, progr
             try:
                 executor.run()
             except Exception as error:
+                # a full disk raises ENOSPC from write(), which names no file: say where it wrote
+                unnamed = isinstance(error, OSError) and not error.filename
+                where = f" (writing under {dataset_dir})" if unnamed else ""
                 raise StageFailed(
-                    f"stage {stage.name} failed: {error}; task logs are in {logging_dir(dataset_dir, stage)}/logs"
+                    f"stage {stage.name} failed: {error}{where}; "
+                    f"task logs are in {logging_dir(dataset_dir, stage)}/logs"
                 ) from error
         if missing := executor.get_incomplete_ranks(skip_completed=True):
             raise StageFailed(

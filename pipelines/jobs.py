@@ -11,7 +11,15 @@ import importlib
 from dataclasses import dataclass
 
 from pipelines.stages import Stage
-from schemas.config import DocmatixConfig, InterleavedConfig, JobConfig, PackConfig, PairsConfig, PdfOcrConfig
+from schemas.config import (
+    DocmatixConfig,
+    InterleavedConfig,
+    JobConfig,
+    PackConfig,
+    PairsConfig,
+    PdfOcrConfig,
+    RenderedTextConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,12 @@ JOBS: dict[str, Job] = {
             "PDF files / WARC PDF records -> one ocr sample per page (rendered image + transcription)",
             PdfOcrConfig,
             "pipelines.pdf_ocr:build_pdf_ocr",
+        ),
+        Job(
+            "rendered_text",
+            "text files / staged interleaved documents -> text drawn onto images as ocr samples (Rendered Text)",
+            RenderedTextConfig,
+            "pipelines.rendered_text:build_rendered_text",
         ),
         Job(
             "docmatix",

@@ -5,17 +5,22 @@ drops unusable PDFs and those outside the page count limits (``PdfFilter``: encr
 truncated, damaged, zero pages, too few / many pages), renders every page and reads its text layer
 in reading order (``PdfPages``), drops blank pages (``BlankPageFilter``), OCRs pages without a
 usable text layer with Tesseract (``PageOcr``), drops pages with too little text, too many tokens
-or another language (``PageTextFilter``), and stages the pages as Parquet under ``_stage/pages/``.
-Every drop is counted per reason in ``_logs/pages/stats.json`` and sampled into ``_excluded/pages/``.
+or another language (``PageTextFilter``), and writes the kept pages straight into its shards with
+the shard writer of the shared tail (pipelines/pack.py ``shard_stages``), whose ``finalize`` stage
+then writes the manifest. Every drop is counted per reason in ``_logs/pages/stats.json`` and sampled
+into ``_excluded/pages/``.
 
-Then the shared tail (pipelines/pack.py) writes the shards and the manifest. Input files are
-split among tasks by file and a task writes its pages in the order it made them, so the pages of
-one PDF stay together and in page order (keys ``<pdf id>-p<page:05d>``), as the Docmatix job needs.
+The pages are not staged as Parquet first: a page is mostly its image, and a staging round trip
+(Parquet write, read, JSON of the word boxes twice) cost about a fifth of the job's time
+(benchmarks/bench_pdf.py). Input files are split among tasks by file and a task writes its pages in
+the order it made them, so the pages of one PDF stay together and in page order (keys
+``<pdf id>-p<page:05d>``), as the Docmatix job needs. An interrupted task is redone whole: the
+shard writer first removes what that task's earlier run left.
 """
 
 from __future__ import annotations
 
-from datatrove.utils.logging import logger
+from datatrove.pipeline.base import PipelineStep
 
 from filters.page_filters import BlankPageFilter, PageTextFilter, PdfFilter
 from pipelines.pack import shard_stages
@@ -23,23 +28,10 @@ from pipelines.stages import Stage
 from pipelines.steps.exclusions import ExclusionRecorder
 from pipelines.steps.pdf_pages import PageOcr, PdfPages
 from pipelines.steps.pdf_reader import PdfReader, list_inputs
-from pipelines.steps.stage_io import StageReader, StageWriter
 from schemas.config import ConfigError, PdfOcrConfig
 from schemas.histograms import HISTOGRAMS_DIR
 
 PAGES = "pages"
-
-
-class StagedPages(StageReader):
-    """The staged pages; none at all (every page dropped) gives an empty dataset, not a failure."""
-
-    def run(self, data=None, rank: int = 0, world_size: int = 1):
-        if data:
-            yield from data
-        if not self.data_folder.isdir("") or not self.data_folder.list_files(glob_pattern="*.parquet"):
-            logger.warning(f"{self.data_folder.path}: no staged pages, every page was dropped")
-            return
-        yield from super().run(None, rank, world_size)
 
 
 def pages_stage(cfg: PdfOcrConfig) -> Stage:
@@ -67,12 +59,19 @@ def pages_stage(cfg: PdfOcrConfig) -> Stage:
         PageTextFilter(
             cfg.page_filters, cfg.shards.tokenizer, exclusion_writer=recorder("page_text"), **histograms
         ),
-        StageWriter(f"{cfg.dataset_dir}/_stage/{PAGES}"),
+        shard_writer(cfg),
     ]
     return Stage(PAGES, pipeline, min(cfg.executor.tasks, len(inputs)))
 
 
+def shard_writer(cfg: PdfOcrConfig) -> PipelineStep:
+    """The shard writer of the shared tail (its ``write_shards`` stage minus the reader)."""
+    write_shards, _ = shard_stages(cfg, "ocr", None)
+    return write_shards.pipeline[-1]
+
+
 def build_pdf_ocr(cfg: PdfOcrConfig) -> list[Stage]:
     pages = pages_stage(cfg)
-    # one staged file per pages task, read by one write_shards task: a PDF's pages stay in order
-    return [pages, *shard_stages(cfg, "ocr", StagedPages(f"{cfg.dataset_dir}/_stage/{PAGES}"), pages.tasks)]
+    # each pages task writes its own shards, in page order; then the shared finalize stage
+    _, finalize = shard_stages(cfg, "ocr", None, pages.tasks)
+    return [pages, finalize]

@@ -361,3 +361,32 @@ def test_clip_head_needs_paths_and_the_clip_extra(tmp_path):
             scorer.score([make_image(0)])
     else:
         pytest.skip("open_clip is installed")
+
+
+@pytest.mark.slow
+def test_clip_head_end_to_end_with_a_tiny_open_clip_checkpoint(tmp_path):
+    """The clip_head model as a user runs it: an open_clip checkpoint and a head's weights given by
+    path; the scores equal the head applied to the model's own normalised image embeddings."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("open_clip")
+    from tests.test_clip_score import save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path / "clip")
+    import open_clip
+
+    model, _, preprocess = open_clip.create_model_and_transforms(clip["model"], pretrained=clip["weights"])
+    torch.manual_seed(1)
+    head = nsfw_head("l14", embed_dim=model.visual.output_dim)
+    torch.save(head.state_dict(), tmp_path / "head.pt")
+    cfg = NsfwConfig(
+        model="clip_head", clip_model=clip["model"], clip_weights=clip["weights"],
+        head_weights=str(tmp_path / "head.pt"), batch_size=2,
+    )  # fmt: skip
+    images = [make_image(seed, 96, 80) for seed in range(3)] + [b"not an image"]
+    scores = ClipNsfwHead(cfg).score(images)
+    assert scores[3] is None
+    with torch.no_grad():
+        batch = torch.stack([preprocess(Image.open(io.BytesIO(data)).convert("RGB")) for data in images[:3]])
+        expected = head_scores(head.eval(), model.eval().encode_image(batch)).squeeze(-1).tolist()
+    assert scores[:3] == pytest.approx(expected, abs=1e-5)
+    assert all(0.0 <= s <= 1.0 for s in scores[:3])

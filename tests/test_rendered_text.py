@@ -3,6 +3,7 @@
 import io
 import json
 import random
+import re
 import tarfile
 
 import pytest
@@ -106,3 +107,87 @@ def test_texts_from_real_pages(tmp_path):
     (tmp_path / "page.txt").write_text(text, "utf-8")
     doc = rendered_document(load_texts([str(tmp_path / "page.txt")]), 5, seed=0)
     assert doc is not None and doc.text.strip()
+
+
+# ---- the rendered_text job ----
+
+
+def run_rendered_text(text_file, out, *overrides):
+    from pipelines.executors import run_stages
+    from pipelines.rendered_text import build_rendered_text
+    from schemas.config import RenderedTextConfig, load_config
+
+    cfg = load_config(
+        RenderedTextConfig,
+        None,
+        [
+            f"texts=[{text_file}]",
+            f"output_dir={out}",
+            "dataset=rendered",
+            "executor.kind=local",
+            "executor.tasks=2",
+            "executor.workers=1",
+            "samples=10",
+            "seed=5",
+            *overrides,
+        ],
+    )
+    run_stages(build_rendered_text(cfg), cfg.executor, cfg.dataset_dir, progress=False)
+    return out / "rendered"
+
+
+def test_job_writes_valid_deterministic_ocr_shards(text_file, tmp_path):
+    first = run_rendered_text(text_file, tmp_path / "a")
+    report = validate_dataset(str(first))
+    assert report.ok and report.samples == 10, report.problems[:3]
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["kind"] == "ocr" and manifest["totals"]["samples"] == 10
+    assert len(list((first / "shards").glob("*.tar"))) == 2  # one series per task
+    again = run_rendered_text(text_file, tmp_path / "b")
+    assert shard_hashes(first) == shard_hashes(again)
+    items = members(first)
+    assert [name for name, _ in items[0::2]] == sorted(name for name, _ in items[0::2])  # index order
+
+
+def test_job_style_keys_reach_the_drawing_and_bad_inputs_are_named(text_file, tmp_path):
+    from pipelines.rendered_text import build_rendered_text
+    from schemas.config import ConfigError, RenderedTextConfig, load_config
+
+    dataset = run_rendered_text(
+        text_file, tmp_path, "min_font_size=20", "max_font_size=20", "max_rotation=0", "samples=4"
+    )
+    metas = [json.loads(data)["meta"] for _, data in members(dataset)[0::2]]
+    assert len(metas) == 4 and {(m["font_size"], m["rotation"]) for m in metas} == {(20, 0.0)}
+    base = ["dataset=x", f"output_dir={tmp_path}"]
+    for overrides, needle in [
+        ([], "texts=[FILE|FOLDER"),
+        ([f"texts=[{tmp_path / 'nope.txt'}]"], "nope.txt"),
+        ([f"texts=[{text_file}]", "min_words=9", "max_words=3"], "min_words=9 is above max_words=3"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            build_rendered_text(load_config(RenderedTextConfig, None, base + overrides))
+
+
+def test_job_help_lists_every_key():
+    import subprocess
+    import sys
+
+    from schemas.config import RenderedTextConfig, describe_options
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "rendered_text", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for key, _, description in describe_options(RenderedTextConfig):
+        assert f"  {key} " in result.stdout and description, key
+
+
+def test_job_config_file_loads():
+    from schemas.config import RenderedTextConfig, load_config
+    from tests.helpers import REPO
+
+    cfg = load_config(RenderedTextConfig, REPO / "configs/rendered_text.yaml")
+    assert cfg.texts and cfg.samples >= 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -88,19 +90,45 @@ def _is_ltr(char: str) -> bool:
     return unicodedata.bidirectional(char) == "L"
 
 
+@cache
+def _rtl_chars() -> re.Pattern:
+    """Every right-to-left character (bidi class R or AL) as one regex character class, built once
+    per process: searching with it runs in C, unlike a per-character ``unicodedata`` lookup.
+    Right-to-left scripts all lie in planes 0 and 1 (Hebrew, Arabic ... Adlam)."""
+    points = [n for n in range(0x80, 0x20000) if _is_rtl(chr(n))]
+    ranges, start = [], points[0]
+    for previous, point in zip(points, points[1:] + [None], strict=True):
+        if point != previous + 1:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            start = point
+    return re.compile(f"[{''.join(ranges)}]")
+
+
+# U+FFFD and the categories Cc (controls), Cs (surrogates), Co (private use), as characters
+GARBAGE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffd\U000f0000-\U000ffffd\U00100000-\U0010fffd]"
+)
+
+
+def has_rtl(text: str) -> bool:
+    """Whether ``text`` holds any right-to-left letter."""
+    return not text.isascii() and _rtl_chars().search(text) is not None
+
+
 def mostly_rtl(text: str) -> bool:
     """More right-to-left letters than left-to-right ones."""
-    rtl = sum(map(_is_rtl, text))
-    return rtl > 0 and rtl > sum(map(_is_ltr, text))
+    if not has_rtl(text):
+        return False
+    rtl = len(_rtl_chars().findall(text))
+    return rtl > sum(map(_is_ltr, text))
 
 
 def garbage_share(text: str) -> float:
     """Share of characters that carry no text: U+FFFD, private use, controls (not whitespace)."""
-    chars = [c for c in text if not c.isspace()]
+    chars = "".join(text.split())
     if not chars:
         return 0.0
-    bad = sum(c == "\ufffd" or unicodedata.category(c) in ("Co", "Cc", "Cs") for c in chars)
-    return bad / len(chars)
+    return len(GARBAGE.findall(chars)) / len(chars)
 
 
 def _widest_gap(spans: list[tuple[float, float]]) -> tuple[float, float]:
@@ -134,41 +162,44 @@ def reading_order(boxes: list[tuple[float, float, float, float]], rtl: bool = Fa
     return cut(list(range(len(boxes))))
 
 
-def text_layer(page: pymupdf.Page) -> tuple[str, list[tuple[str, pymupdf.Rect]], float]:
+def text_layer(
+    page: pymupdf.Page, textpage: pymupdf.TextPage | None = None
+) -> tuple[str, list[tuple[str, tuple[float, ...]]], float]:
     """The page's text in reading order (lines joined by newlines, blocks by blank lines), its
-    words with their boxes (unrotated page coordinates) in the same order, and the share of
-    characters that were garbage (``garbage_share``; U+FFFD, glyphs without Unicode, is removed)."""
+    words with their boxes ``(x0, y0, x1, y1)`` (unrotated page coordinates) in the same order,
+    and the share of characters that were garbage (``garbage_share``; U+FFFD, glyphs without
+    Unicode, is removed). ``textpage``: the page's text already extracted with ``TEXT_FLAGS``
+    (from its display list, see ``PdfPages._fill``), else it is extracted here."""
     blocks: dict[int, dict[int, list[tuple]]] = {}
-    raw = page.get_text("words", flags=TEXT_FLAGS)
-    garbage = garbage_share("".join(word[4] for word in raw))
+    raw = textpage.extractWORDS() if textpage is not None else page.get_text("words", flags=TEXT_FLAGS)
+    page_text = "".join(word[4] for word in raw)
+    garbage = garbage_share(page_text)
+    clean = "\ufffd" in page_text
     for word in raw:
-        text = word[4].replace("\ufffd", "").strip()
+        text = word[4].replace("\ufffd", "").strip() if clean else word[4].strip()
         if text:
             blocks.setdefault(word[5], {}).setdefault(word[6], []).append((*word[:4], text, *word[5:]))
     if not blocks:
         return "", [], garbage
     keys = sorted(blocks)
-    rtl = mostly_rtl("".join(w[4] for lines in blocks.values() for line in lines.values() for w in line))
+    rtl_page = has_rtl(page_text)  # else no line is right-to-left either
+    rtl = rtl_page and mostly_rtl(
+        "".join(w[4] for lines in blocks.values() for line in lines.values() for w in line)
+    )
     boxes = []
     for key in keys:
         words = [w for line in blocks[key].values() for w in line]
-        boxes.append(
-            (
-                min(w[0] for w in words),
-                min(w[1] for w in words),
-                max(w[2] for w in words),
-                max(w[3] for w in words),
-            )
-        )
+        x0s, y0s, x1s, y1s = zip(*(w[:4] for w in words), strict=True)
+        boxes.append((min(x0s), min(y0s), max(x1s), max(y1s)))
     paragraphs, ordered = [], []
     for index in reading_order(boxes, rtl):
         lines = []
         for _, line in sorted(blocks[keys[index]].items()):
             words = sorted(line, key=lambda w: w[7])
-            if mostly_rtl("".join(w[4] for w in words)):
+            if rtl_page and mostly_rtl("".join(w[4] for w in words)):
                 words = sorted(words, key=lambda w: -w[2])
             lines.append(" ".join(w[4] for w in words))
-            ordered += [(w[4], pymupdf.Rect(w[:4])) for w in words]
+            ordered += [(w[4], w[:4]) for w in words]
         paragraphs.append("\n".join(lines))
     return "\n\n".join(paragraphs), ordered, garbage
 
@@ -185,10 +216,21 @@ def zoom_for(page: pymupdf.Page, dpi: int, max_side: int) -> float:
 def ink_share(pix: pymupdf.Pixmap) -> float:
     """Share of (sampled) pixels that differ from the page background (its median grey)."""
     samples = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.h, pix.stride)
-    red = samples[::INK_STRIDE, : pix.w * pix.n : pix.n * INK_STRIDE].astype(np.int16)  # one channel suffices
-    if red.size == 0:
+    red = samples[::INK_STRIDE, : pix.w * pix.n : pix.n * INK_STRIDE]  # one channel suffices
+    n = red.size
+    if n == 0:
         return 0.0
-    return float(np.mean(np.abs(red - int(np.median(red))) > INK_DELTA))
+    # from the histogram of grey levels: the median (np.median's, truncated) and the pixels beyond
+    # INK_DELTA of it, without sorting or widening the pixels
+    below = np.cumsum(np.bincount(red.ravel(), minlength=256))  # [256] pixels <= level
+
+    def nth(k: int) -> int:  # the k-th smallest level, from 0
+        return int(np.searchsorted(below, k + 1))
+
+    median = nth(n // 2) if n % 2 else (nth(n // 2 - 1) + nth(n // 2)) // 2
+    low, high = median - INK_DELTA - 1, median + INK_DELTA
+    ink = (int(below[low]) if low >= 0 else 0) + (n - int(below[high]) if high <= 255 else 0)
+    return ink / n
 
 
 def encode(pix: pymupdf.Pixmap, image_format: str, quality: int) -> bytes:
@@ -203,18 +245,21 @@ def encode(pix: pymupdf.Pixmap, image_format: str, quality: int) -> bytes:
 
 
 def word_boxes(
-    words: list[tuple[str, pymupdf.Rect]], matrix: pymupdf.Matrix, width: int, height: int
+    words: list[tuple[str, tuple[float, ...]]], matrix: pymupdf.Matrix, width: int, height: int
 ) -> list:
-    """``[word, x0, y0, x1, y1]`` with the box in 0..BOX_SCALE of the rendered image."""
-    out = []
-    for word, rect in words:
-        r = rect * matrix
-        out.append([
-            word,
-            *(max(0, min(BOX_SCALE, round(v * BOX_SCALE / size)))
-              for v, size in ((r.x0, width), (r.y0, height), (r.x1, width), (r.y1, height))),
-        ])  # fmt: skip
-    return out
+    """``[word, x0, y0, x1, y1]`` with the box in 0..BOX_SCALE of the rendered image: each box
+    ``(x0, y0, x1, y1)`` in page points is mapped by ``matrix`` (the bounding box of its mapped
+    corners, as ``Rect * Matrix``), all words at once."""
+    if not words:
+        return []
+    a, b, c, d, e, f = matrix
+    rects = np.array([box for _, box in words], dtype=np.float64)  # [N, 4]
+    xs, ys = rects[:, [0, 2, 0, 2]], rects[:, [1, 1, 3, 3]]  # [N, 4] corners
+    tx, ty = a * xs + c * ys + e, b * xs + d * ys + f
+    mapped = np.stack([tx.min(1), ty.min(1), tx.max(1), ty.max(1)], axis=1)  # [N, 4]
+    scaled = np.rint(mapped * BOX_SCALE / np.array([width, height, width, height], dtype=np.float64))
+    scaled = np.clip(scaled, 0, BOX_SCALE).astype(np.int64).tolist()
+    return [[word, *box] for (word, _), box in zip(words, scaled, strict=True)]
 
 
 class PdfPages(PipelineStep):
@@ -301,7 +346,9 @@ class PdfPages(PipelineStep):
             return "page_too_large"
         zoom = zoom_for(page, cfg.dpi, cfg.max_side)
         matrix = pymupdf.Matrix(zoom, zoom)
-        pix = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csRGB, alpha=False, annots=True)
+        # the page is interpreted once, into a display list that gives the image and the text
+        display = page.get_displaylist(annots=True)
+        pix = display.get_pixmap(matrix=matrix, colorspace=pymupdf.csRGB, alpha=False)
         meta = out.metadata["meta"]
         meta |= {"width": pix.w, "height": pix.h, "dpi": round(zoom * 72, 2), "rotation": page.rotation}
         if min(pix.w, pix.h) < cfg.min_side:
@@ -309,7 +356,9 @@ class PdfPages(PipelineStep):
         out.metadata["ink_share"] = meta["ink_share"] = round(ink_share(pix), 6)
         image = encode(pix, self.image_format, self.jpeg_quality)
         out.media = [Media(id=out.id, type=MediaType.IMAGE, url=None, media_bytes=image)]
-        text, words, garbage = text_layer(page)
+        # text from the display list is in rotated coordinates: rotated pages read their own
+        textpage = pymupdf.TextPage(display.get_textpage(TEXT_FLAGS)) if page.rotation == 0 else None
+        text, words, garbage = text_layer(page, textpage)
         usable = len("".join(text.split())) >= cfg.min_text_chars and garbage <= cfg.max_garbage_share
         if not usable:
             out.metadata["needs_ocr"] = True

@@ -40,6 +40,7 @@ class OpenShard:
         # unique per attempt: a straggling duplicate of this task (a Ray retry racing an orphan)
         # never renames another attempt's half-written file; the last complete rename wins
         self.tmp_name = f"{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        self.path = folder.resolve_paths(self.tmp_name)
         self.raw = folder.open(self.tmp_name, "wb")
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -48,8 +49,15 @@ class OpenShard:
 
     def _write(self, data: bytes) -> None:
         self.sha256.update(data)
-        self.raw.write(data)
+        try:
+            self.raw.write(data)
+        except OSError as error:
+            raise self._named(error) from error
         self.size += len(data)
+
+    def _named(self, error: OSError) -> OSError:
+        """A write error (ENOSPC, EIO, ...) carries no file name: name the shard being written."""
+        return OSError(error.errno, f"{error.strerror} (writing shard {self.name})", self.path)
 
     def _member(self, name: str, data: bytes) -> None:
         info = tarfile.TarInfo(name)
@@ -75,7 +83,10 @@ class OpenShard:
         self._write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
         if remainder := self.size % tarfile.RECORDSIZE:
             self._write(tarfile.NUL * (tarfile.RECORDSIZE - remainder))
-        self.raw.close()
+        try:
+            self.raw.close()  # flushes the buffered tail: a full disk may show only here
+        except OSError as error:
+            raise self._named(error) from error
         return ShardEntry(
             url=f"{SHARDS_DIR}/{self.name}",
             nsamples=self.samples,

@@ -1,0 +1,143 @@
+"""PDF page throughput: the ``pdf_ocr`` job against a bare pymupdf render-and-encode loop, side by side.
+
+Input: the readable PDFs of ``../shared/data/pdf`` (those ``probe_pdf`` accepts: the encrypted
+and the damaged file are left out, as the job would drop them anyway), copied ``--copies`` times
+into a temp dir (``copy-NN/<name>.pdf``) so that one run lasts about 10-20 s. ``pages`` is the
+page count of all copies; both sides render every one of them. Each run is timed by wall clock:
+
+* job: ``run_stages(build_pdf_ocr(cfg), ...)`` on the local executor with ``executor.tasks=1``
+  and ``executor.workers=1`` (one process), end to end: read, probe, render, read the text layer
+  in reading order with word boxes, blank / text filters (language id, token count), write the
+  shards (sha256, shard index), then the finalize stage (manifest). ``ocr.enabled=false``: no
+  page goes through Tesseract, so no scanned page is in the comparison (pages without a text
+  layer are rendered, then dropped as ``ocr_disabled``).
+* bare: one loop, ``pymupdf.open`` -> for every page ``Page.get_pixmap`` at the job's zoom
+  (``render.dpi``, lowered so the longer side fits ``render.max_side``; RGB, no alpha) -> JPEG at
+  ``shards.jpeg_quality`` with Pillow's encoder, as ``pdf_pages.encode`` does (Pillow's
+  libjpeg-turbo, not MuPDF's writer) -> bytes kept in memory. No text, no filters, no files.
+
+Runs alternate (job, bare) for ``--repeats`` rounds and the best time of each counts.
+pages/s = pages / best seconds. Goal: ratio = job pages/s / bare pages/s >= 0.8.
+``--profile FILE`` writes a cProfile of one extra job run. Last line: ``RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pymupdf
+from PIL import Image
+
+from pipelines.executors import run_stages
+from pipelines.pdf_ocr import build_pdf_ocr
+from pipelines.steps.pdf_pages import zoom_for
+from pipelines.steps.pdf_reader import probe_pdf
+from schemas.config import PdfOcrConfig, load_config
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pdf"
+
+
+def readable_pdfs(data: Path = DATA) -> list[Path]:
+    """The PDFs of ``data`` that the job reads (no ``pdf_problem``), sorted by name."""
+    return [p for p in sorted(data.glob("*.pdf")) if probe_pdf(p.read_bytes()).problem is None]
+
+
+def stage_inputs(pdfs: list[Path], folder: Path, copies: int) -> tuple[list[Path], int]:
+    """``copies`` copies of ``pdfs`` under ``folder``; (every copied file, their total page count)."""
+    files = []
+    for n in range(copies):
+        sub = folder / f"copy-{n:02d}"
+        sub.mkdir(parents=True)
+        for pdf in pdfs:
+            shutil.copyfile(pdf, sub / pdf.name)
+            files.append(sub / pdf.name)
+    pages = 0
+    for path in files:
+        with pymupdf.open(path) as doc:
+            pages += doc.page_count
+    return files, pages
+
+
+def job_config(inputs: Path, out: Path) -> PdfOcrConfig:
+    settings = "dataset=bench executor.kind=local executor.tasks=1 executor.workers=1 ocr.enabled=false"
+    return load_config(PdfOcrConfig, None, [f"pdfs=[{inputs}]", f"output_dir={out}", *settings.split()])
+
+
+def run_job(cfg: PdfOcrConfig) -> float:
+    shutil.rmtree(cfg.output_dir, ignore_errors=True)
+    start = time.perf_counter()
+    run_stages(build_pdf_ocr(cfg), cfg.executor, cfg.dataset_dir, progress=False)
+    return time.perf_counter() - start
+
+
+def run_bare(files: list[Path], dpi: int, max_side: int, quality: int) -> float:
+    start = time.perf_counter()
+    for path in files:
+        with pymupdf.open(stream=path.read_bytes(), filetype="pdf") as doc:
+            for page in doc:
+                zoom = zoom_for(page, dpi, max_side)
+                pix = page.get_pixmap(
+                    matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False
+                )
+                image = Image.frombuffer("RGB", (pix.w, pix.h), pix.samples_mv, "raw", "RGB", pix.stride, 1)
+                image.save(io.BytesIO(), format="JPEG", quality=quality)
+    return time.perf_counter() - start
+
+
+def kept_pages(cfg: PdfOcrConfig) -> int:
+    manifest = json.loads((Path(cfg.dataset_dir) / "manifest.json").read_text())
+    return manifest["totals"]["samples"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=3, help="copies of the PDF set (run length)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of (job, bare); best counts")
+    parser.add_argument("--workdir", help="where to copy and write (default: a temp dir under /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument("--profile", help="write a cProfile of one more job run to this file")
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_pdf-", dir="/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        pdfs = readable_pdfs()
+        files, pages = stage_inputs(pdfs, work / "pdfs", args.copies)
+        print(f"{len(pdfs)} readable PDFs x {args.copies} copies: {len(files)} files, {pages} pages")
+        cfg = job_config(work / "pdfs", work / "out")
+        render, quality = cfg.render, cfg.shards.jpeg_quality
+        times: dict[str, list[float]] = {"job": [], "bare": []}
+        for _ in range(args.repeats):  # alternate, so other load falls on both alike
+            times["job"].append(run_job(cfg))
+            times["bare"].append(run_bare(files, render.dpi, render.max_side, quality))
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(run_job, cfg)
+            profiler.dump_stats(args.profile)
+        print(f"\n{'run':<6}{'best s':>8}{'all s':>22}{'pages/s':>9}")
+        speed = {}
+        for name, seconds in times.items():
+            speed[name] = pages / min(seconds)
+            every = " ".join(f"{t:.2f}" for t in seconds)
+            print(f"{name:<6}{min(seconds):>8.2f}{every:>22}{speed[name]:>9.1f}")
+        print(f"job kept {kept_pages(cfg)} of {pages} pages as samples; best of {args.repeats}\n")
+        result = {
+            "job_pages_s": round(speed["job"], 2),
+            "bare_pages_s": round(speed["bare"], 2),
+            "ratio": round(speed["job"] / speed["bare"], 3),
+            "pages": pages,
+        }
+        print("RESULT " + json.dumps(result))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

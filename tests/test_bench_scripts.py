@@ -1,0 +1,44 @@
+"""Benchmark scripts still run: their CPU smoke modes end in a ``RESULT {json}`` line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _result(script: str, *args: str, timeout: int = 240) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, f"{script} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"{script}: no RESULT line in:\n{proc.stdout}"
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+@pytest.mark.slow  # importing torch + transformers alone takes ~15 s on two shared cores
+def test_bench_docmatix_tiny() -> None:
+    result = _result("bench_docmatix.py", "--tiny")
+    assert {"output_tokens_s", "requests_s", "gpu"} <= result.keys()
+    assert result["gpu"] == "cpu"
+    assert result["output_tokens_s"] > 0 and result["requests_s"] > 0
+    assert result["pages"] == 4 and result["output_tokens"] == 4 * 8
+    assert sum(result["parsed"].values()) == 4  # every generation parsed or counted unparseable
+
+
+@pytest.mark.slow
+def test_bench_train_tiny(tmp_path) -> None:
+    result = _result("bench_train.py", "--tiny", "--work-dir", str(tmp_path))
+    assert {"tokens_s", "data_wait_fraction", "gpu"} <= result.keys()
+    assert result["gpu"] == "cpu" and result["tokens_s"] > 0
+    assert 0 <= result["data_wait_fraction"] < 1 and result["steps"] == 3
