@@ -352,21 +352,9 @@ def test_generate_stage_asks_for_gpus_with_a_server_backend(ocr_dataset, tmp_pat
     assert generate_stage(endpoint).options == {}
 
 
-def test_help_and_shipped_config_cover_every_key():
-    import subprocess
-    import sys
-
+def test_shipped_config_and_import_keys():
     from schemas.config import CauldronImportConfig, describe_options
 
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "docmatix", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0
-    for key, _, description in describe_options(DocmatixConfig):
-        assert f"  {key} " in result.stdout and description, key
     assert all(description for _, _, description in describe_options(CauldronImportConfig))
     cfg = load_config(DocmatixConfig, Path(__file__).parents[1] / "configs/docmatix.yaml")
     assert cfg.llm.backend == "endpoint" and cfg.generation.unit == "pdf"

@@ -306,20 +306,3 @@ def test_missing_input_is_a_config_error(tmp_path):
         run_job(tmp_path, f"pdfs=[{tmp_path / 'nothing-here'}]")
     with pytest.raises(ConfigError, match="give at least one input"):
         run_job(tmp_path)
-
-
-def test_cli_help_lists_every_key_with_a_description():
-    import subprocess
-    import sys
-
-    from schemas.config import describe_options
-
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "pdf_ocr", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    for key, _, description in describe_options(PdfOcrConfig):
-        assert f"  {key} " in result.stdout and description, key

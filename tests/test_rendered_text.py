@@ -168,23 +168,6 @@ def test_job_style_keys_reach_the_drawing_and_bad_inputs_are_named(text_file, tm
             build_rendered_text(load_config(RenderedTextConfig, None, base + overrides))
 
 
-def test_job_help_lists_every_key():
-    import subprocess
-    import sys
-
-    from schemas.config import RenderedTextConfig, describe_options
-
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "rendered_text", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    for key, _, description in describe_options(RenderedTextConfig):
-        assert f"  {key} " in result.stdout and description, key
-
-
 def test_job_config_file_loads():
     from schemas.config import RenderedTextConfig, load_config
     from tests.helpers import REPO
