@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.steps.fetch_stage import URLS_SCHEMA, FetchImages
-from schemas.config import FetchSettings
+from schemas.config_images import FetchSettings
 from synth.documents import make_image
 from synth.local_web import LocalWeb
 

@@ -39,7 +39,8 @@ from pipelines.executors import run_stages
 from pipelines.pdf_ocr import build_pdf_ocr
 from pipelines.steps.pdf_pages import zoom_for
 from pipelines.steps.pdf_reader import probe_pdf
-from schemas.config import PdfOcrConfig, load_config
+from schemas.config import load_config
+from schemas.config_pdf import PdfOcrConfig
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pdf"
 

@@ -28,7 +28,7 @@ from datatrove.pipeline.base import PipelineStep
 from filters.dedup.image_hash import band_keys, hamming, media_phash
 from filters.node_filters import drop_images
 from filters.urls import normalize_url, read_list, url_host
-from schemas.config import BlocklistConfig
+from schemas.config_governance import BlocklistConfig
 
 HASH_REASONS = ("blocked_sha256", "blocked_phash")
 

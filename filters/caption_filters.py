@@ -27,7 +27,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from filters.language import LanguageIdentifier, default_model_path
 from filters.text_stats import words
 from filters.wordlists import load_wordlist
-from schemas.config import CaptionFilterConfig
+from schemas.config_pairs import CaptionFilterConfig
 
 CAPTION_REASONS = (
     "url_only",

@@ -32,7 +32,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from PIL import Image
 
-from schemas.config import ClipScoreConfig
+from schemas.config_pairs import ClipScoreConfig
 from schemas.histograms import HistogramRecorder
 
 SCORE_DECIMALS = 4

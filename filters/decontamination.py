@@ -30,7 +30,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from filters.blocklists import PhashIndex, parse_phash
 from filters.dedup.image_hash import media_phash, phash
 from filters.urls import read_list
-from schemas.config import DecontaminationConfig
+from schemas.config_governance import DecontaminationConfig
 
 WORD_RE = re.compile(r"[^\W_]+")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")

@@ -13,7 +13,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.text_rules import TEXT_REASONS, WORDLIST_RULES, first_failing_rule, rule_wordlists
 from filters.text_stats import char_ngram_repetition, word_ngram_repetition, words
-from schemas.config import DocFilterConfig
+from schemas.config_interleaved import DocFilterConfig
 from schemas.histograms import HistogramRecorder
 
 # Reasons, in the order the rules run (the first failing rule names the drop).

@@ -1,6 +1,6 @@
 """Face blurring: faces detected in kept images are blurred, their boxes recorded in meta.
 
-The detector is NudeNet's ONNX model (the one the NSFW stage runs, ``filters.nsfw.NudeNetScorer``),
+The detector is NudeNet's ONNX model (the one the NSFW stage runs, ``filters.nsfw_nudenet.NudeNetScorer``),
 which also reports ``FACE_FEMALE`` and ``FACE_MALE`` boxes. Each face scoring at least
 ``min_score`` is grown by ``margin`` on every side and blurred (pixelated, then Gaussian-blurred,
 so the face cannot be recovered by sharpening); the image is re-encoded in the dataset's format
@@ -23,8 +23,8 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 from PIL import Image, ImageFilter
 
-from filters.nsfw import NudeNetScorer
-from schemas.config import FaceBlurConfig
+from filters.nsfw_nudenet import NudeNetScorer
+from schemas.config_governance import FaceBlurConfig
 
 FACE_CLASSES = frozenset({"FACE_FEMALE", "FACE_MALE"})
 PIL_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}

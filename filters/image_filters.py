@@ -18,7 +18,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.document_filters import count_images
 from filters.node_filters import drop_images
-from schemas.config import ImageFilterConfig
+from schemas.config_images import ImageFilterConfig
 from schemas.histograms import HistogramRecorder
 
 IMAGE_FILTER_REASONS = ("image_too_small", "image_too_large", "image_aspect_ratio")

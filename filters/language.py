@@ -16,7 +16,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from schemas.config import DocFilterConfig
+from schemas.config_interleaved import DocFilterConfig
 from schemas.histograms import HistogramRecorder
 
 UNDETERMINED = "und"  # BCP 47's code for "no language": empty or whitespace-only text

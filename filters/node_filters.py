@@ -22,7 +22,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from filters.text_rules import SPAM_REASON, TEXT_REASONS, WordLists, first_failing_rule, rule_wordlists
 from filters.text_stats import words
-from schemas.config import NodeFilterConfig
+from schemas.config_interleaved import NodeFilterConfig
 from schemas.histograms import HistogramRecorder
 from schemas.samples import nodes_to_text
 

@@ -19,13 +19,13 @@ covers text with few spaces. The estimate errs high, so a budget is not overrun.
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, cached_property
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from filters.language import LanguageIdentifier
-from schemas.config import PageFilterConfig
+from filters.language import LanguageIdentifier, default_model_path
+from schemas.config_pdf import PageFilterConfig
 from schemas.histograms import HistogramRecorder
 
 TOKENS_PER_WORD = 1.5
@@ -134,7 +134,13 @@ class PageTextFilter(_MeasuringFilter):
         self.cfg = cfg or PageFilterConfig()
         self.tokenizer = self.cfg.tokenizer or tokenizer
         self.languages = frozenset(self.cfg.languages)
-        self.identifier = LanguageIdentifier(model_path)
+        self.model_path = model_path
+
+    @cached_property
+    def identifier(self) -> LanguageIdentifier:
+        """The language identifier, its model path found once at the first page (else the
+        package lookup of ``default_model_path`` runs again for every page)."""
+        return LanguageIdentifier(self.model_path or default_model_path())
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg, meta = self.cfg, doc.metadata.setdefault("meta", {})

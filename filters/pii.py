@@ -33,7 +33,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.formatters.pii import PIIFormatter, public_ip_validator
 
-from schemas.config import PiiConfig
+from schemas.config_governance import PiiConfig
 from schemas.samples import nodes_to_text
 
 PLACEHOLDERS = {"email": "<EMAIL>", "phone": "<PHONE>", "ip": "<IP>"}

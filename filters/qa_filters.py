@@ -36,7 +36,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from filters.wordlists import load_wordlist
-from schemas.config import QaFilterConfig
+from schemas.config_docmatix import QaFilterConfig
 from schemas.histograms import HistogramRecorder
 
 PAIR_REASONS = (

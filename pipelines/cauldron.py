@@ -23,7 +23,8 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 
 from pipelines.pack import shard_stages
-from schemas.config import CauldronImportConfig, ConfigError
+from schemas.config import ConfigError
+from schemas.config_docmatix import CauldronImportConfig
 
 
 def list_parquet(inputs: list[str]) -> list[str]:

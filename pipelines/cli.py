@@ -22,7 +22,8 @@ import yaml
 
 from pipelines.executors import StageFailed, configure_logging, run_stages
 from pipelines.jobs import JOBS, Job
-from schemas.config import CauldronImportConfig, ConfigError, JobConfig, describe_options, load_config
+from schemas.config import ConfigError, JobConfig, describe_options, load_config
+from schemas.config_docmatix import CauldronImportConfig
 from schemas.manifest import MANIFEST
 from schemas.validate import validate_dataset
 

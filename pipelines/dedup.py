@@ -33,7 +33,9 @@ from pipelines.steps.exclusions import ExclusionRecorder
 from pipelines.steps.image_dedup import ApplyImageDedup, ImageKeys
 from pipelines.steps.stage_io import StageReader, StageWriter
 from pipelines.steps.text_dedup import ApplyTextDedup, DocKeys, SetKeys
-from schemas.config import ImageDedupConfig, JobConfig, TextDedupConfig
+from schemas.config import JobConfig
+from schemas.config_images import ImageDedupConfig
+from schemas.config_interleaved import TextDedupConfig
 
 TEXT_DEDUP = "text_dedup"
 IMAGE_DEDUP = "image_dedup"

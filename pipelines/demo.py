@@ -33,7 +33,10 @@ from pipelines.pack import build_pack
 from pipelines.pairs import build_pairs
 from pipelines.pdf_ocr import build_pdf_ocr
 from pipelines.staging import stage_documents
-from schemas.config import InterleavedConfig, PackConfig, PairsConfig, PdfOcrConfig, load_config
+from schemas.config import PackConfig, load_config
+from schemas.config_interleaved import InterleavedConfig
+from schemas.config_pairs import PairsConfig
+from schemas.config_pdf import PdfOcrConfig
 from schemas.records import step_stats
 from schemas.samples import KINDS
 from schemas.validate import validate_dataset

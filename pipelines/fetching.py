@@ -20,7 +20,8 @@ from datatrove.pipeline.base import PipelineStep
 from pipelines.stages import Stage
 from pipelines.steps.fetch_stage import FetchImages, ImageUrlPartitioner, JoinImages
 from pipelines.steps.stage_io import StageReader, StageWriter
-from schemas.config import FetchSettings, JobConfig
+from schemas.config import JobConfig
+from schemas.config_images import FetchSettings
 
 IMAGE_URLS = "image_urls"
 FETCH = "fetch"

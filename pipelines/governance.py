@@ -26,7 +26,8 @@ from filters.decontamination import DecontaminationFilter
 from filters.faces import FaceBlur
 from filters.pii import PiiFormatter
 from pipelines.steps.exclusions import ExclusionRecorder
-from schemas.config import GovernanceConfig, JobConfig
+from schemas.config import JobConfig
+from schemas.config_governance import GovernanceConfig
 
 Phase = Literal["text", "images", "all"]
 

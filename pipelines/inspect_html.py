@@ -13,7 +13,7 @@ from filters.language import LanguageTagger
 from filters.node_filters import NodeFilters
 from pipelines.steps.html_decode import decode_html
 from pipelines.steps.html_extract import HtmlExtractor
-from schemas.config import NodeFilterConfig
+from schemas.config_interleaved import NodeFilterConfig
 
 
 def inspect_file(path: Path, url: str, raw: bool, node_filters: NodeFilterConfig) -> dict:

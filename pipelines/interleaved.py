@@ -58,7 +58,8 @@ from pipelines.steps.exclusions import ExclusionRecorder
 from pipelines.steps.html_extract import HtmlExtractor
 from pipelines.steps.stage_io import StageReader, StageWriter
 from pipelines.steps.warc_reader import WarcPointerReader, WarcReader
-from schemas.config import ConfigError, InterleavedConfig
+from schemas.config import ConfigError
+from schemas.config_interleaved import InterleavedConfig
 from schemas.histograms import HISTOGRAMS_DIR
 
 CRAWL = "crawl"

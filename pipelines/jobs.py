@@ -11,15 +11,12 @@ import importlib
 from dataclasses import dataclass
 
 from pipelines.stages import Stage
-from schemas.config import (
-    DocmatixConfig,
-    InterleavedConfig,
-    JobConfig,
-    PackConfig,
-    PairsConfig,
-    PdfOcrConfig,
-    RenderedTextConfig,
-)
+from schemas.config import JobConfig, PackConfig
+from schemas.config_docmatix import DocmatixConfig
+from schemas.config_interleaved import InterleavedConfig
+from schemas.config_pairs import PairsConfig
+from schemas.config_pdf import PdfOcrConfig
+from schemas.config_rendered_text import RenderedTextConfig
 
 
 @dataclass(frozen=True)

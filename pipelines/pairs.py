@@ -43,7 +43,8 @@ from pipelines.steps.exclusions import ExclusionRecorder
 from pipelines.steps.html_extract import HtmlExtractor
 from pipelines.steps.pairs_reader import PairsTableReader, WarcPairs
 from pipelines.steps.stage_io import StageReader, StageWriter
-from schemas.config import ConfigError, PairsConfig
+from schemas.config import ConfigError
+from schemas.config_pairs import PairsConfig
 
 READ = "read"
 CLIP = "clip"

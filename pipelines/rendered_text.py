@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
-from schemas.config import ConfigError, RenderedTextConfig
+from schemas.config import ConfigError
+from schemas.config_rendered_text import RenderedTextConfig
 from synth.rendered_text import RenderedText, RenderStyle
 
 

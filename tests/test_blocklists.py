@@ -16,7 +16,9 @@ from pipelines.governance import governance_steps
 from pipelines.stages import Stage
 from pipelines.steps.exclusions import ExclusionRecorder
 from pipelines.steps.stage_io import StageReader, StageWriter
-from schemas.config import BlocklistConfig, GovernanceConfig, InterleavedConfig, PiiConfig, load_config
+from schemas.config import load_config
+from schemas.config_governance import BlocklistConfig, GovernanceConfig, PiiConfig
+from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from tests.dedup_fixtures import document, jpeg, paragraph, read_staged, run_local, stage_documents
 

@@ -16,7 +16,7 @@ from filters.language import LanguageIdentifier
 from pipelines.steps.html_extract import HtmlExtractor
 from pipelines.steps.pairs_reader import PairsTableReader, WarcPairs, table_format
 from pipelines.steps.warc_reader import WarcReader
-from schemas.config import CaptionFilterConfig, PairsTableConfig
+from schemas.config_pairs import CaptionFilterConfig, PairsTableConfig
 from schemas.records import stat_total
 from synth.warc_pack import pack_pages, shared_web_pages
 from tests.helpers import SHARED_DATA

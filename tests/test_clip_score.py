@@ -15,7 +15,7 @@ from filters.clip_score import ClipModel, ClipScoreFilter, ClipScorer
 from pipelines.executors import run_stages
 from pipelines.pairs import clip_stages
 from pipelines.steps.stage_io import StageWriter, row_to_document
-from schemas.config import ClipScoreConfig, PairsConfig
+from schemas.config_pairs import ClipScoreConfig, PairsConfig
 from schemas.records import stat_total
 from synth.documents import make_image
 

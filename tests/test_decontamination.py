@@ -12,7 +12,7 @@ from datatrove.data import Document
 from filters.decontamination import DecontaminationFilter, NgramIndex, load_eval_texts, normalized_words
 from filters.dedup.image_hash import phash
 from pipelines.steps.exclusions import ExclusionRecorder
-from schemas.config import DecontaminationConfig
+from schemas.config_governance import DecontaminationConfig
 from tests.dedup_fixtures import document, jpeg, paragraph
 
 DATE = "2021-01-01T00:00:00Z"

@@ -18,7 +18,8 @@ from pipelines.docmatix import build_docmatix
 from pipelines.executors import StageFailed, run_stages
 from pipelines.staging import stage_documents
 from pipelines.steps.ocr_reader import OcrPdfReader, TokenCounter, fit_pages
-from schemas.config import DocmatixConfig, load_config
+from schemas.config import load_config
+from schemas.config_docmatix import DocmatixConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
 from synth.documents import make_image
@@ -353,7 +354,8 @@ def test_generate_stage_asks_for_gpus_with_a_server_backend(ocr_dataset, tmp_pat
 
 
 def test_shipped_config_and_import_keys():
-    from schemas.config import CauldronImportConfig, describe_options
+    from schemas.config import describe_options
+    from schemas.config_docmatix import CauldronImportConfig
 
     assert all(description for _, _, description in describe_options(CauldronImportConfig))
     cfg = load_config(DocmatixConfig, Path(__file__).parents[1] / "configs/docmatix.yaml")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from filters.faces import FaceBlur, blur_regions
-from schemas.config import FaceBlurConfig
+from schemas.config_governance import FaceBlurConfig
 from tests.dedup_fixtures import document, jpeg, paragraph
 from tests.helpers import SHARED_DATA
 

@@ -18,7 +18,8 @@ from pipelines.fetch import is_failure_reason
 from pipelines.interleaved import build_interleaved
 from pipelines.steps.fetch_stage import url_partition
 from pipelines.steps.stage_io import row_to_document
-from schemas.config import InterleavedConfig, load_config
+from schemas.config import load_config
+from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from schemas.samples import make_key, nodes_to_text
 from schemas.validate import validate_dataset

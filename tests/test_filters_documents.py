@@ -18,7 +18,7 @@ from filters.node_filters import NodeFilters
 from filters.text_stats import word_ngram_repetition, words
 from filters.wordlists import load_wordlist
 from pipelines.steps.exclusions import ExclusionRecorder
-from schemas.config import DocFilterConfig
+from schemas.config_interleaved import DocFilterConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
 from tests.filter_helpers import FLAGGED, PERMISSIVE_TEXT_RULES, TEXT_RULES, run_step

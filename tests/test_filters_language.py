@@ -17,7 +17,7 @@ from filters.language import (
     default_model_path,
 )
 from pipelines.steps.exclusions import ExclusionRecorder
-from schemas.config import DocFilterConfig
+from schemas.config_interleaved import DocFilterConfig
 from schemas.records import ExclusionSummary
 from tests.test_filters_text_stats import LANGS, MORE_SENTENCES, SENTENCES, real_page_texts
 

@@ -12,7 +12,7 @@ from filters.node_filters import PARAGRAPH_REASONS, NodeFilters, url_extension
 from filters.text_stats import char_ngram_repetition, special_char_ratio, word_list_ratio, words
 from filters.wordlists import load_wordlist
 from pipelines.steps.exclusions import ExclusionRecorder
-from schemas.config import NodeFilterConfig
+from schemas.config_interleaved import NodeFilterConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
 from tests.filter_helpers import FLAGGED, PERMISSIVE_TEXT_RULES, TEXT_RULES, run_step

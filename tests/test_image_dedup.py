@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from pipelines.dedup import image_dedup_stages
-from schemas.config import InterleavedConfig, load_config
+from schemas.config import load_config
+from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from tests.dedup_fixtures import document, jpeg, paragraph, read_staged, run_local, stage_documents
 

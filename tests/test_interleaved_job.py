@@ -10,7 +10,8 @@ import pytest
 from pipelines.executors import run_stages
 from pipelines.interleaved import build_interleaved
 from pipelines.steps.stage_io import row_to_document
-from schemas.config import InterleavedConfig, load_config
+from schemas.config import load_config
+from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from schemas.samples import nodes_to_text
 from synth.warc_pack import pack_pages, shared_web_pages

@@ -15,19 +15,11 @@ from nudenet import NudeDetector
 from nudenet.nudenet import _postprocess, _read_image
 from PIL import Image
 
-from filters.nsfw import (
-    EXPOSED_CLASSES,
-    ClipNsfwHead,
-    NsfwFilter,
-    NudeNetScorer,
-    decode_bgr,
-    head_scores,
-    load_nsfw_head,
-    nsfw_head,
-    postprocess,
-)
+from filters.nsfw import NsfwFilter
+from filters.nsfw_clip_head import ClipNsfwHead, head_scores, load_nsfw_head, nsfw_head
+from filters.nsfw_nudenet import EXPOSED_CLASSES, NudeNetScorer, decode_bgr, postprocess
 from pipelines.steps.exclusions import ExclusionRecorder, thumbnail
-from schemas.config import NsfwConfig
+from schemas.config_images import NsfwConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
 from synth.documents import make_image

@@ -14,7 +14,8 @@ from PIL import Image
 
 from pipelines.executors import run_stages
 from pipelines.pairs import build_pairs
-from schemas.config import ConfigError, PairsConfig, load_config
+from schemas.config import ConfigError, load_config
+from schemas.config_pairs import PairsConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
 from synth.local_web import LocalWeb, image_for

@@ -17,8 +17,9 @@ from warcio.warcwriter import WARCWriter
 from filters.page_filters import count_tokens, estimate_tokens
 from pipelines.executors import run_stages
 from pipelines.pdf_ocr import build_pdf_ocr
-from pipelines.steps.pdf_pages import reading_order
-from schemas.config import ConfigError, PdfOcrConfig, load_config
+from pipelines.steps.pdf_text import has_rtl, mostly_rtl, reading_order, word_boxes
+from schemas.config import ConfigError, load_config
+from schemas.config_pdf import PdfOcrConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
 from tests.helpers import SHARED_DATA, shard_hashes
@@ -210,6 +211,20 @@ def test_rtl_reading_order():
     assert reading_order([left, right], rtl=True) == [1, 0]
     title, column_a, column_b = (10, 0, 210, 5), (10, 10, 100, 90), (120, 10, 210, 90)
     assert reading_order([column_b, title, column_a]) == [1, 2, 0]
+    assert reading_order([]) == [] and reading_order([left]) == [0]
+
+
+def test_right_to_left_letters_and_word_boxes():
+    assert not has_rtl("plain ascii") and not has_rtl("café – “quoted”")
+    assert has_rtl("habibi حَبيبي") and not mostly_rtl("habibi حَبيبي")  # 6 Latin letters, 5 Arabic
+    assert mostly_rtl("حَبيبي hi") and mostly_rtl("שלום")
+    words = [(10.0, 20.0, 30.0, 25.0, "a", 0, 0, 0), (0.0, 0.0, 100.0, 50.0, "b", 0, 0, 1)]
+    boxes = word_boxes(words, pymupdf.Matrix(2, 2), 200, 100)
+    assert boxes == [["a", 100, 400, 300, 500], ["b", 0, 0, 1000, 1000]]
+    assert all(type(n) is int for box in boxes for n in box[1:])  # JSON-ready, not numpy integers
+    # a page rotated by 90 degrees: the box is mapped by the rotation, then scaled
+    rotated = word_boxes(words[:1], pymupdf.Matrix(0, 1, -1, 0, 50, 0), 50, 100)
+    assert rotated == [["a", 500, 100, 600, 300]]
 
 
 # CI installs tesseract and sets VLMDATA_CI=1: there this test never skips

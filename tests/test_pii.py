@@ -9,7 +9,7 @@ import pytest
 from datatrove.data import Document
 
 from filters.pii import PiiFormatter, PiiRedactor
-from schemas.config import PiiConfig
+from schemas.config_governance import PiiConfig
 from schemas.samples import nodes_to_text
 from tests.dedup_fixtures import document, paragraph
 

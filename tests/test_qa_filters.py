@@ -4,7 +4,7 @@ import pytest
 from datatrove.data import Document
 
 from filters.qa_filters import PageVocabulary, QaFilters, pair_reason, tokens
-from schemas.config import QaFilterConfig
+from schemas.config_docmatix import QaFilterConfig
 
 PAGE = (
     "The Riverside Library was founded in 1921 by Margaret Olsen. The reading room holds 45,000 "

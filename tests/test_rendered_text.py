@@ -115,7 +115,8 @@ def test_texts_from_real_pages(tmp_path):
 def run_rendered_text(text_file, out, *overrides):
     from pipelines.executors import run_stages
     from pipelines.rendered_text import build_rendered_text
-    from schemas.config import RenderedTextConfig, load_config
+    from schemas.config import load_config
+    from schemas.config_rendered_text import RenderedTextConfig
 
     cfg = load_config(
         RenderedTextConfig,
@@ -151,7 +152,8 @@ def test_job_writes_valid_deterministic_ocr_shards(text_file, tmp_path):
 
 def test_job_style_keys_reach_the_drawing_and_bad_inputs_are_named(text_file, tmp_path):
     from pipelines.rendered_text import build_rendered_text
-    from schemas.config import ConfigError, RenderedTextConfig, load_config
+    from schemas.config import ConfigError, load_config
+    from schemas.config_rendered_text import RenderedTextConfig
 
     dataset = run_rendered_text(
         text_file, tmp_path, "min_font_size=20", "max_font_size=20", "max_rotation=0", "samples=4"
@@ -169,7 +171,8 @@ def test_job_style_keys_reach_the_drawing_and_bad_inputs_are_named(text_file, tm
 
 
 def test_job_config_file_loads():
-    from schemas.config import RenderedTextConfig, load_config
+    from schemas.config import load_config
+    from schemas.config_rendered_text import RenderedTextConfig
     from tests.helpers import REPO
 
     cfg = load_config(RenderedTextConfig, REPO / "configs/rendered_text.yaml")

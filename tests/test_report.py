@@ -21,7 +21,8 @@ from pipelines.cli import main
 from pipelines.executors import run_stages
 from pipelines.interleaved import build_interleaved
 from pipelines.steps.exclusions import ExclusionRecorder, thumbnail
-from schemas.config import InterleavedConfig, load_config
+from schemas.config import load_config
+from schemas.config_interleaved import InterleavedConfig
 from schemas.histograms import HISTOGRAMS_DIR, METRICS, Histograms
 from schemas.records import stat_total
 from synth.local_web import LocalWeb

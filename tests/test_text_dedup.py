@@ -10,7 +10,8 @@ import pytest
 
 from filters.urls import normalize_url as url_key
 from pipelines.dedup import text_dedup_stages
-from schemas.config import InterleavedConfig, load_config
+from schemas.config import load_config
+from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from tests.dedup_fixtures import document, paragraph, read_staged, run_local, stage_documents, words
 

@@ -33,7 +33,7 @@ from warcio.warcwriter import WARCWriter
 
 from pipelines.fetch import Fetcher
 from pipelines.steps.fetch_stage import fetch_config, task_fetch_config, url_partition
-from schemas.config import FetchSettings
+from schemas.config_images import FetchSettings
 
 
 def read_url_list(path: str, column: str = "url") -> list[str]:

@@ -38,7 +38,7 @@ from datatrove.pipeline.base import PipelineStep
 from filters.dedup.image_hash import phash
 from filters.node_filters import drop_images
 from pipelines.fetch import FetchConfig, Fetcher, FetchResult, OptOutList, decode_image
-from schemas.config import FetchSettings
+from schemas.config_images import FetchSettings
 
 URLS_SCHEMA = pa.schema([("url", pa.string())])
 FETCHED_SCHEMA = pa.schema(

@@ -32,7 +32,7 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
-from schemas.config import PairsTableConfig
+from schemas.config_pairs import PairsTableConfig
 
 BAD_ROW_REASONS = {
     "missing_url": "no image URL (null, absent or empty)",

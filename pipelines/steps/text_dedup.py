@@ -46,7 +46,7 @@ from pipelines.steps.dedup_keys import (
     doc_ref,
     stable_hash,
 )
-from schemas.config import TextDedupConfig
+from schemas.config_interleaved import TextDedupConfig
 
 
 def page_url(doc: Document) -> str:

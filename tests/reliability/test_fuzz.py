@@ -25,7 +25,7 @@ from pipelines.steps.html_simplify import extract_nodes
 from pipelines.steps.pdf_pages import PdfPages
 from pipelines.steps.pdf_reader import PDF_PROBLEMS, pdf_document
 from pipelines.steps.warc_reader import HTML_TYPES, WarcReader, read_records
-from schemas.config import PdfRenderConfig
+from schemas.config_pdf import PdfRenderConfig
 from synth.warc_pack import pack_pages, shared_web_pages
 from tests.helpers import SHARED_DATA
 

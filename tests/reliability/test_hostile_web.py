@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.steps.fetch_stage import URLS_SCHEMA, FetchImages
-from schemas.config import FetchSettings
+from schemas.config_images import FetchSettings
 from schemas.records import stat_total
 from synth.local_web import LocalWeb
 

@@ -15,7 +15,9 @@ import pytest
 from pipelines.executors import run_stages
 from pipelines.interleaved import build_interleaved
 from pipelines.pdf_ocr import build_pdf_ocr
-from schemas.config import InterleavedConfig, PdfOcrConfig, load_config
+from schemas.config import load_config
+from schemas.config_interleaved import InterleavedConfig
+from schemas.config_pdf import PdfOcrConfig
 from schemas.validate import validate_dataset
 from synth.local_web import LocalWeb
 from synth.warc_pack import pack_pages, shared_web_pages

@@ -1,0 +1,190 @@
+"""The text layer of a PDF page: its transcription in reading order, and its words with boxes.
+
+``text_layer`` reads the words PyMuPDF finds on a page (ligatures expanded, clipped to the page),
+groups them into PyMuPDF's blocks and lines, and orders the blocks by ``reading_order``: a
+recursive XY-cut that splits the blocks at the widest empty horizontal or vertical band, top
+before bottom, and left before right, or right before left on pages whose letters are mostly
+right-to-left (Arabic, Hebrew); words of a right-to-left line are read from right to left.
+Multi-column pages read column by column; a table reads column by column too (a limit of XY-cut).
+``word_boxes`` maps the words' boxes onto the rendered image, as integers in 0..``BOX_SCALE``.
+
+A page runs through here once per render, so the per-word work is kept to what the result
+needs: words keep PyMuPDF's tuples, right-to-left tests look at each distinct character once,
+and the boxes are mapped for all words at once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from operator import itemgetter
+
+import numpy as np
+import pymupdf
+
+BOX_SCALE = 1000  # word boxes are integers in 0..1000 of the image's width and height
+MIN_GAP_PT = 1.0  # narrower empty bands do not separate blocks
+# pymupdf's word extraction, ligatures expanded (no TEXT_PRESERVE_LIGATURES), clipped to the page
+TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
+# U+FFFD and the categories Cc (controls), Cs (surrogates), Co (private use), as characters
+GARBAGE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffd\U000f0000-\U000ffffd\U00100000-\U0010fffd]"
+)
+
+# A word is PyMuPDF's tuple (x0, y0, x1, y1, text, block, line, word number), in page points
+_X0, _Y0, _X1, _Y1 = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_WORD_NUMBER = itemgetter(7)
+
+
+def _right_to_left_first(word: tuple) -> float:
+    return -word[2]
+
+
+def _is_rtl(char: str) -> bool:
+    return unicodedata.bidirectional(char) in ("R", "AL")
+
+
+def _is_ltr(char: str) -> bool:
+    return unicodedata.bidirectional(char) == "L"
+
+
+def has_rtl(text: str) -> bool:
+    """Whether ``text`` holds any right-to-left letter (bidi class R or AL); each distinct
+    character is looked up once."""
+    return not text.isascii() and any(map(_is_rtl, set(text)))
+
+
+def mostly_rtl(text: str) -> bool:
+    """More right-to-left letters than left-to-right ones."""
+    if not has_rtl(text):
+        return False
+    rtl = ltr = 0
+    for char, count in Counter(text).items():
+        if _is_rtl(char):
+            rtl += count
+        elif _is_ltr(char):
+            ltr += count
+    return rtl > ltr
+
+
+def garbage_share(text: str) -> float:
+    """Share of characters that carry no text: U+FFFD, private use, controls (not whitespace)."""
+    chars = "".join(text.split())
+    if not chars:
+        return 0.0
+    return len(GARBAGE.findall(chars)) / len(chars)
+
+
+def _widest_gap(starts: list[float], ends: list[float], order: list[int]) -> tuple[float, float]:
+    """(width, middle) of the widest empty band between the intervals ``(starts[i], ends[i])`` of
+    the indices ``order``, sorted by interval; width 0 if none."""
+    best = middle = 0.0
+    reach = ends[order[0]]
+    for i in order[1:]:
+        start = starts[i]
+        if start - reach > best:
+            best, middle = start - reach, (start + reach) / 2
+        if ends[i] > reach:
+            reach = ends[i]
+    return best, middle
+
+
+def reading_order(boxes: list[tuple[float, float, float, float]], rtl: bool = False) -> list[int]:
+    """Indices of ``boxes`` (x0, y0, x1, y1) in reading order, by recursive XY-cut. The boxes are
+    sorted by their vertical and their horizontal extent once; a cut keeps both orders."""
+    x0s, y0s, x1s, y1s = ([box[k] for box in boxes] for k in range(4))
+    # where no band separates boxes: top to bottom, then by the side a line starts on
+    line_order = [(box[1], -box[2] if rtl else box[0]) for box in boxes]
+
+    def cut(items: list[int], by_y: list[int], by_x: list[int]) -> list[int]:
+        if len(items) < 2:
+            return items
+        gap_y, at_y = _widest_gap(y0s, y1s, by_y)
+        gap_x, at_x = _widest_gap(x0s, x1s, by_x)
+        if max(gap_x, gap_y) < MIN_GAP_PT:
+            return sorted(items, key=line_order.__getitem__)
+        if gap_y >= gap_x:
+            first = {i for i in items if y1s[i] <= at_y}
+        elif rtl:
+            first = {i for i in items if x0s[i] >= at_x}
+        else:
+            first = {i for i in items if x1s[i] <= at_x}
+        before = cut(
+            [i for i in items if i in first], [i for i in by_y if i in first], [i for i in by_x if i in first]
+        )
+        after = cut(
+            [i for i in items if i not in first],
+            [i for i in by_y if i not in first],
+            [i for i in by_x if i not in first],
+        )
+        return before + after
+
+    indices = range(len(boxes))
+    by_y = sorted(indices, key=lambda i: (y0s[i], y1s[i]))
+    by_x = sorted(indices, key=lambda i: (x0s[i], x1s[i]))
+    return cut(list(indices), by_y, by_x)
+
+
+def text_layer(
+    page: pymupdf.Page, textpage: pymupdf.TextPage | None = None
+) -> tuple[str, list[tuple], float]:
+    """The page's text in reading order (lines joined by newlines, blocks by blank lines), its
+    words in the same order as PyMuPDF's tuples ``(x0, y0, x1, y1, text, block, line, number)``
+    (unrotated page coordinates; U+FFFD, glyphs without Unicode, removed from ``text``), and the
+    share of characters that were garbage (``garbage_share``). ``textpage``: the page's text
+    already extracted with ``TEXT_FLAGS`` (from its display list, see ``PdfPages._fill``), else
+    it is extracted here."""
+    raw = textpage.extractWORDS() if textpage is not None else page.get_text("words", flags=TEXT_FLAGS)
+    page_text = "".join([word[4] for word in raw])
+    garbage = garbage_share(page_text)
+    clean = "\ufffd" in page_text
+    lines: defaultdict[tuple[int, int], list[tuple]] = defaultdict(list)  # (block, line) -> words
+    for word in raw:
+        text = word[4].replace("\ufffd", "").strip() if clean else word[4].strip()
+        if text:
+            lines[word[5:7]].append(word if text == word[4] else (*word[:4], text, *word[5:]))
+    if not lines:
+        return "", [], garbage
+    blocks: list[list[list[tuple]]] = []  # each block's lines, in order; each line's words, in order
+    last_block = None
+    for key in sorted(lines):
+        words = lines[key]
+        words.sort(key=_WORD_NUMBER)
+        if key[0] != last_block:
+            blocks.append([])
+            last_block = key[0]
+        blocks[-1].append(words)
+    rtl_page = has_rtl(page_text)  # else no line is right-to-left either
+    rtl = rtl_page and mostly_rtl("".join([w[4] for block in blocks for line in block for w in line]))
+    boxes = []
+    for block in blocks:
+        words = [w for line in block for w in line]
+        boxes.append((min(map(_X0, words)), min(map(_Y0, words)), max(map(_X1, words)), max(map(_Y1, words))))
+    paragraphs, ordered = [], []
+    for index in reading_order(boxes, rtl):
+        texts = []
+        for words in blocks[index]:
+            if rtl_page and mostly_rtl("".join([w[4] for w in words])):
+                words = sorted(words, key=_right_to_left_first)
+            texts.append(" ".join([w[4] for w in words]))
+            ordered += words
+        paragraphs.append("\n".join(texts))
+    return "\n\n".join(paragraphs), ordered, garbage
+
+
+def word_boxes(words: list[tuple], matrix: pymupdf.Matrix, width: int, height: int) -> list:
+    """``[word, x0, y0, x1, y1]`` for the words of ``text_layer``, with the box in 0..BOX_SCALE of
+    the rendered image: each box ``(x0, y0, x1, y1)`` in page points is mapped by ``matrix`` (the
+    bounding box of its mapped corners, as ``Rect * Matrix``), all words at once."""
+    if not words:
+        return []
+    a, b, c, d, e, f = matrix
+    columns = list(zip(*words, strict=True))  # [8][N]: the words' fields, a tuple each
+    x0, y0, x1, y1 = np.array(columns[:4], dtype=np.float64)  # [4, N]
+    xs, ys = np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1])  # [4 corners, N]
+    tx, ty = a * xs + c * ys + e, b * xs + d * ys + f
+    mapped = np.array([tx.min(0), ty.min(0), tx.max(0), ty.max(0)])  # [4, N]
+    size = np.array([[width], [height], [width], [height]], dtype=np.float64)
+    scaled = np.clip(np.rint(mapped * BOX_SCALE / size), 0, BOX_SCALE).astype(np.int64)  # [4, N]
+    return list(map(list, zip(columns[4], *scaled.tolist(), strict=True)))

@@ -1,0 +1,120 @@
+"""Config sections of the image stages shared by the interleaved and pairs jobs: fetch,
+image filters, NSFW scoring, image dedup."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.config import StrictModel
+
+
+class FetchSettings(StrictModel):
+    """How the fetch stage downloads images (see ``pipelines.fetch.FetchConfig``)."""
+
+    concurrency: int = Field(64, ge=1, description="requests in flight overall, per fetch task")
+    per_host: int = Field(4, ge=1, description="requests in flight per host (a host lives in one partition)")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to open a connection")
+    total_timeout: float = Field(30.0, gt=0, description="seconds for one request, headers and body")
+    deadline: float = Field(
+        120.0, gt=0, description="seconds for one URL, retries and backoff included (straggler cut-off)"
+    )
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1, description="bytes one image may have; more is too_large")
+    max_attempts: int = Field(
+        3, ge=1, description="tries per request for retryable failures (429, 503, resets)"
+    )
+    allow_private: bool = Field(
+        False, description="let URLs reach private/loopback addresses (never for real crawls)"
+    )
+    resolver_override: dict[str, str] = Field(
+        default_factory=dict,
+        description='host pattern (exact or fnmatch, e.g. "*") -> "ip:port" to connect to instead; tests and demo',
+    )
+    override_plain_http: bool = Field(
+        False, description="request https URLs of overridden hosts over plain HTTP (the local test server)"
+    )
+    max_side: int = Field(
+        1024, ge=1, description="fetched images are resized so their longest side fits this"
+    )
+    batch_size: int = Field(
+        256, ge=1, description="URLs in flight per task, and rows per write (bounds a task's memory)"
+    )
+    partitions: int | None = Field(
+        None, ge=1, description="fetch tasks; image URLs are split among them by host; None = executor.tasks"
+    )
+    user_agent: str = Field(
+        "vlmdata/0.1 (+https://github.com/vlmdata)",
+        description="User-Agent header; robots.txt and X-Robots-Tag rules for its first word apply",
+    )
+    respect_robots: bool = Field(
+        True, description="honour each host's robots.txt (4xx: allow all; 5xx/unreachable: disallow all)"
+    )
+    per_host_rate: float | None = Field(
+        None,
+        gt=0,
+        description="requests per second per host across the job (a host lives in one task); "
+        "time queued behind the rate counts against deadline",
+    )
+    opt_out: str | None = Field(
+        None,
+        description="file (local or fsspec URL) of URLs or domains, one a line, whose images are never fetched",
+    )
+    decode_threads: int = Field(
+        2, ge=1, description="threads per fetch task decoding/resizing images beside the network loop"
+    )
+    resample: Literal["box", "bilinear", "bicubic", "lanczos"] = Field(
+        "box",
+        description="downscaling filter: box (area averaging, fastest) ... lanczos (sharpest, ~3x slower)",
+    )
+
+
+class ImageFilterConfig(StrictModel):
+    """Image filters applied to fetched images (OBELICS)."""
+
+    min_side: int = Field(150, ge=0, description="drop images whose shorter original side is smaller")
+    max_side: int = Field(20000, ge=1, description="drop images whose longer original side is larger")
+    max_aspect_ratio: float = Field(
+        2.0, ge=1, description="drop images whose long side / short side exceeds this"
+    )
+
+
+class NsfwConfig(StrictModel):
+    """NSFW scoring of fetched images (NudeNet's detector by default)."""
+
+    enabled: bool = Field(True, description="score every kept image and apply the policy")
+    model: Literal["nudenet", "clip_head"] = Field(
+        "nudenet",
+        description="nudenet: the ONNX detector inside the nudenet wheel; clip_head: LAION's MLP on CLIP embeddings",
+    )
+    threshold: float = Field(0.5, ge=0, le=1, description="images scoring at least this are NSFW")
+    policy: Literal["image", "document"] = Field(
+        "document", description="what an NSFW image removes: the image, or its whole document (OBELICS)"
+    )
+    batch_size: int = Field(16, ge=1, description="images scored per model call")
+    threads: int = Field(
+        1, ge=0, description="onnxruntime threads per worker (0 = all cores; 1 suits one task per CPU)"
+    )
+    detector_path: str | None = Field(
+        None, description="an ONNX detector of NudeNet's format to use instead of the wheel's own"
+    )
+    clip_model: str = Field("ViT-L-14", description="clip_head: open_clip architecture of the embeddings")
+    clip_weights: str | None = Field(None, description="clip_head: path of the open_clip checkpoint")
+    head_weights: str | None = Field(None, description="clip_head: path of the NSFW head's weights")
+
+
+class ImageDedupConfig(StrictModel):
+    """Exact (sha256) and near-duplicate (64-bit perceptual hash) image dedup across the dataset."""
+
+    enabled: bool = Field(True, description="run the image dedup stages")
+    exact: bool = Field(True, description="identical bytes (sha256 of the stored image)")
+    near: bool = Field(True, description="perceptual hash within max_distance bits")
+    max_distance: int = Field(
+        6,
+        ge=0,
+        le=8,
+        description="Hamming distance of near duplicates (bits of 64; the band index covers 0..8)",
+    )
+    partitions: int | None = Field(
+        None, ge=1, description="tasks of the global grouping stage; None = executor.tasks"
+    )
