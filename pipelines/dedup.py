@@ -95,13 +95,13 @@ def image_dedup_stages(
     with fewer than ``min_images`` images are dropped. Returns (stages, result folder)."""
     stage = f"{cfg.dataset_dir}/_stage"
     partitions = dedup.partitions or cfg.executor.tasks
-    keys = ImageKeys(f"{stage}/image_keys", partitions, dedup.exact, dedup.near, dedup.max_distance)
+    keys = ImageKeys(f"{stage}/image_keys", partitions, dedup.exact, dedup.near, dedup.band_distance)
 
     stages = [
         *_round(
             cfg, "image", [StageReader(source), keys], partitions,
             link=(IMAGE_SHA256,) if dedup.exact else (),
-            verified={IMAGE_PHASH: dedup.max_distance} if dedup.near else {},
+            verified={IMAGE_PHASH: (dedup.max_distance, dedup.colour_tolerance, dedup.box_distance)} if dedup.near else {},
         ),
         Stage(
             IMAGE_DEDUP,

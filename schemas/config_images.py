@@ -104,16 +104,42 @@ class NsfwConfig(StrictModel):
 
 
 class ImageDedupConfig(StrictModel):
-    """Exact (sha256) and near-duplicate (64-bit perceptual hash) image dedup across the dataset."""
+    """Exact (sha256) and near-duplicate image dedup across the dataset. Near duplicates are
+    found with crop-tolerant signatures (``filters.dedup.image_signature``): 16 perceptual hashes
+    of an image, one per crop of 0 or 5% off each side, each with a 4x4 chroma thumbnail, and the
+    hash of its content box when it is mostly blank background."""
 
     enabled: bool = Field(True, description="run the image dedup stages")
     exact: bool = Field(True, description="identical bytes (sha256 of the stored image)")
-    near: bool = Field(True, description="perceptual hash within max_distance bits")
+    near: bool = Field(
+        True,
+        description="near duplicates: some crop of each within max_distance bits and colour_tolerance",
+    )
     max_distance: int = Field(
         6,
         ge=0,
+        le=32,
+        description="Hamming distance (bits of 64) between the closest crop hashes of near duplicates",
+    )
+    colour_tolerance: int = Field(
+        10,
+        ge=0,
+        le=255,
+        description="largest difference (0..255) of a chroma thumbnail cell between near duplicates",
+    )
+    box_distance: int = Field(
+        20,
+        ge=0,
+        le=64,
+        description="Hamming distance between the content-box hashes of near duplicates that are both mostly "
+        "blank background (a title on an empty banner, a small chart on a white figure)",
+    )
+    band_distance: int = Field(
+        2,
+        ge=0,
         le=8,
-        description="Hamming distance of near duplicates (bits of 64; the band index covers 0..8)",
+        description="crop hashes within this many bits always become candidates (band keys: 6 a crop at 2, "
+        "84 at 6; more find more, at more key rows per image)",
     )
     partitions: int | None = Field(
         None, ge=1, description="tasks of the global grouping stage; None = executor.tasks"

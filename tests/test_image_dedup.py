@@ -9,10 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
+from filters.dedup import hamming, phash
 from pipelines.dedup import image_dedup_stages
 from schemas.config import load_config
+from schemas.config_images import ImageDedupConfig
 from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from tests.dedup_fixtures import document, jpeg, paragraph, read_staged, run_local, stage_documents
@@ -27,11 +29,35 @@ def variant(data: bytes, scale: float, quality: int) -> bytes:
     return out.getvalue()
 
 
+def cropped(data: bytes, box: tuple[float, float, float, float]) -> bytes:
+    """``data`` with (left, top, right, bottom) fractions cut off, then resized and re-encoded."""
+    with Image.open(io.BytesIO(data)) as image:
+        w, h = image.size
+        image = image.crop((int(box[0] * w), int(box[1] * h), w - int(box[2] * w), h - int(box[3] * h)))
+        out = io.BytesIO()
+        image.resize((image.width * 4 // 5, image.height * 4 // 5)).save(out, format="JPEG", quality=70)
+    return out.getvalue()
+
+
+C_CROP = (0.0, 0.03, 0.05, 0.05)  # moves c's global perceptual hash by 12 bits
+
+
+def banner(words: str) -> bytes:
+    """A one-line title on an empty banner: two of them with other words hash alike as wholes."""
+    image = Image.new("RGB", (900, 240), (238, 244, 240))
+    ImageDraw.Draw(image).text((40, 90), words, font=ImageFont.load_default(size=44), fill=(60, 40, 20))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
 def corpus() -> list[list]:
     a, b, c = jpeg(1, 480, 360), jpeg(2, 480, 360), jpeg(3, 480, 360)
     near_a = variant(a, 0.7, 60)
     images = {"http://x/a.jpg": a, "http://y/a-copy.jpg": a, "http://z/a-small.jpg": near_a, "http://x/b.jpg": b,
-              "http://x/c.jpg": c}  # fmt: skip
+              "http://x/c.jpg": c, "http://w/c-cropped.jpg": cropped(c, C_CROP),
+              "http://x/banner-1.jpg": banner("Doctors Bus Students Minister"),
+              "http://x/banner-2.jpg": banner("Council Farmers Mayor Players")}  # fmt: skip
 
     def doc(doc_id: str, date: str, urls: list[str]):
         return document(doc_id, f"http://site/{doc_id}", date, [paragraph(doc_id)], urls, images)
@@ -42,6 +68,8 @@ def corpus() -> list[list]:
             doc("new", "2023-01-01T00:00:00Z", ["http://y/a-copy.jpg"]),
             doc("mid", "2021-01-01T00:00:00Z", ["http://z/a-small.jpg", "http://x/c.jpg"]),
             doc("b-newer", "2020-01-01T00:00:00Z", ["http://x/b.jpg"]),
+            doc("crop", "2018-01-01T00:00:00Z", ["http://w/c-cropped.jpg"]),
+            doc("banners", "2018-01-01T00:00:00Z", ["http://x/banner-1.jpg", "http://x/banner-2.jpg"]),
         ],
     ]
 
@@ -74,6 +102,16 @@ def test_one_image_per_cluster_kept_in_the_newest_document(deduped):
     assert [m.url for m in docs["mid"].media] == ["http://x/c.jpg"]  # a resized: near duplicate
     assert [m.url for m in docs["b-newer"].media] == ["http://x/b.jpg"]
     assert "old" not in docs  # its a and b are kept in newer documents: nothing left
+    assert "crop" not in docs  # c cropped by up to 5% a side is c's near duplicate
+    # banners that differ in their words only: their content boxes tell them apart
+    assert [m.url for m in docs["banners"].media] == ["http://x/banner-1.jpg", "http://x/banner-2.jpg"]
+
+
+def test_the_crop_is_beyond_a_global_hash():
+    """The cropped copy is found only thanks to the crop variants: its global perceptual hash is
+    further from c's than max_distance."""
+    c = jpeg(3, 480, 360)
+    assert hamming(phash(c), phash(cropped(c, C_CROP))) > ImageDedupConfig().max_distance
 
 
 def test_counts_per_reason(deduped):
@@ -81,10 +119,10 @@ def test_counts_per_reason(deduped):
     stats = json.loads((dataset / "_logs" / "image_dedup" / "stats.json").read_text())
     counts = step_stats(stats, "Image dedup")
     assert counts["images_dropped_duplicate_image"] == 2  # a and b in "old"
-    assert counts["images_dropped_near_duplicate_image"] == 1  # a resized in "mid"
-    assert counts["images_kept"] == 3
-    assert step_stats(stats, "Min images")["dropped_no_images_left"] == 1
-    assert set(docs) == {"new", "mid", "b-newer"}
+    assert counts["images_dropped_near_duplicate_image"] == 2  # a resized in "mid", c cropped in "crop"
+    assert counts["images_kept"] == 5
+    assert step_stats(stats, "Min images")["dropped_no_images_left"] == 2
+    assert set(docs) == {"new", "mid", "b-newer", "banners"}
 
 
 def test_split_over_tasks_gives_the_same_result(deduped, tmp_path):

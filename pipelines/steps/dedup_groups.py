@@ -5,8 +5,9 @@
 - *link* kinds (same URL, same MinHash band, same image set, same sha256): every member of a
   group of two or more is linked to the group's best member (newest ``date``, then smallest
   ``ref``); the links are written as edge rows to ``<out>/edges/<partition>.parquet``.
-- *verified* kinds (perceptual-hash bands): members of a group are linked pairwise when their
-  hashes (``value``) are within ``max_distance`` bits, since a shared band only makes them
+- *verified* kinds (perceptual-hash bands of image crops): members of a group are linked
+  pairwise when ``image_signature.close_pairs`` confirms them from their hashes (``value``) and
+  details (chroma thumbnails, content-box hashes), since a shared band only makes them
   candidates.
 - *count* kinds (image URL per page, paragraph per domain): a key whose number of distinct
   ``value`` s (pages, documents) is above its limit is written to
@@ -31,7 +32,8 @@ from datatrove.pipeline.base import PipelineStep
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipelines.steps.dedup_keys import KIND_NAMES, read_partition
+from filters.dedup.image_signature import close_pairs
+from pipelines.steps.dedup_keys import KIND_NAMES, NUMBER_COLUMNS, detail_matrix, read_partition
 
 EDGE_SCHEMA = pa.schema(
     [
@@ -46,14 +48,6 @@ EDGE_SCHEMA = pa.schema(
 )
 FREQUENT_SCHEMA = pa.schema([("kind", pa.uint8()), ("key", pa.uint64())])
 DROP_SCHEMA = pa.schema([("ref", pa.uint64()), ("reason", pa.string())])
-
-
-def popcount64(x: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64 (numpy's bitwise_count where present)."""
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x)
-    bytes_ = x.view(np.uint8).reshape(*x.shape, 8)
-    return np.unpackbits(bytes_, axis=-1).sum(axis=-1)
 
 
 def _group_bounds(keys: np.ndarray) -> np.ndarray:
@@ -75,29 +69,31 @@ class GroupKeys(PipelineStep):
         keys_folder: DataFolderLike,
         output_folder: DataFolderLike,
         link: tuple[int, ...] = (),
-        verified: dict[int, int] | None = None,
+        verified: dict[int, tuple[int, int, int]] | None = None,
         count_limits: dict[int, int] | None = None,
     ):
         super().__init__()
         self.keys_folder = get_datafolder(keys_folder)
         self.output_folder = get_datafolder(output_folder)
         self.link = tuple(link)
-        self.verified = dict(verified or {})  # kind -> max Hamming distance of the values
+        self.verified = dict(verified or {})  # kind -> close_pairs thresholds
         self.count_limits = dict(count_limits or {})  # kind -> most distinct values allowed
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         with self.track_time():
             table = read_partition(self.keys_folder, rank)
             self.stat_update("key_rows", value=table.num_rows)
-            columns = {name: table.column(name).to_numpy() for name in table.column_names}
+            columns = {name: table.column(name).to_numpy() for name in NUMBER_COLUMNS + ("origin",)}
             edges: list[pa.Table] = [EDGE_SCHEMA.empty_table()]
             frequent: list[pa.Table] = [FREQUENT_SCHEMA.empty_table()]
             for kind in np.unique(columns["kind"]).tolist():
-                rows = {name: col[columns["kind"] == kind] for name, col in columns.items()}
+                mask = columns["kind"] == kind
+                rows = {name: col[mask] for name, col in columns.items()}
                 if kind in self.link:
                     edges.append(self.link_groups(kind, rows))
                 elif kind in self.verified:
-                    edges.append(self.verified_pairs(kind, rows, self.verified[kind]))
+                    rows["detail"] = detail_matrix(table.column("detail").filter(pa.array(mask)))
+                    edges.append(self.verified_pairs(kind, rows, *self.verified[kind]))
                 elif kind in self.count_limits:
                     frequent.append(self.frequent_keys(kind, rows, self.count_limits[kind]))
                 else:
@@ -141,8 +137,8 @@ class GroupKeys(PipelineStep):
         best = np.repeat(order[bounds[:-1]], sizes)
         return self._edges(kind, rows, order, best)
 
-    def verified_pairs(self, kind: int, rows: dict[str, np.ndarray], max_distance: int) -> pa.Table:
-        """Pairs of a group whose ``value`` s are within ``max_distance`` bits, worse -> better."""
+    def verified_pairs(self, kind: int, rows: dict[str, np.ndarray], *thresholds: int) -> pa.Table:
+        """Pairs of a group that ``close_pairs`` confirms, worse -> better."""
         order = np.lexsort((rows["ref"], -rows["date"], rows["key"]))
         bounds = _group_bounds(rows["key"][order])
         a_parts, b_parts = [], []
@@ -150,9 +146,7 @@ class GroupKeys(PipelineStep):
             if end - start < 2:
                 continue
             members = order[start:end]  # best first
-            values = rows["value"][members]
-            close = popcount64(values[:, None] ^ values[None, :]) <= max_distance
-            worse, better = np.nonzero(np.triu(close, k=1).T)  # better index < worse index
+            better, worse = close_pairs(rows["value"][members], rows["detail"][members], *thresholds)
             a_parts.append(members[worse])
             b_parts.append(members[better])
         if not a_parts:

@@ -6,7 +6,8 @@ A key row says "item ``ref`` has key ``key`` of kind ``kind``": a document has i
 MinHash band keys, its image-set key, one key per paragraph; an image has its sha256 key and its
 perceptual-hash band keys. ``date`` orders the members of a group (the newest is kept), ``value``
 carries what a decision needs besides the key (the page whose image URL this is, a perceptual
-hash to verify), and ``origin`` is the rank of the task that read the item, so drop lists can be
+hash to verify), ``detail`` what verifies a perceptual hash beyond its band (the crop's chroma
+thumbnail and the content-box hash, ``Signature.detail``; empty for other kinds), and ``origin`` is the rank of the task that read the item, so drop lists can be
 written per task and each applying task reads only its own.
 
 Rows are written to ``<folder>/p<partition:05d>/<rank:05d>.parquet``, the partition being the key
@@ -23,10 +24,13 @@ import hashlib
 from array import array
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document
 from datatrove.io import DataFolder
+
+from filters.dedup.image_signature import DETAIL_BYTES
 
 # Kinds of keys (a uint8 column); the names are also the reasons of the drops they cause.
 KIND_NAMES = {
@@ -47,10 +51,13 @@ KEY_SCHEMA = pa.schema(
         ("ref", pa.uint64()),
         ("date", pa.int64()),
         ("value", pa.uint64()),
+        ("detail", pa.binary()),
         ("origin", pa.int32()),
     ]
 )
 MASK63 = (1 << 63) - 1
+NO_DETAIL = b""
+NUMBER_COLUMNS = ("kind", "key", "ref", "date", "value")  # the buffered columns before ``detail``
 
 
 def stable_hash(text: str) -> int:
@@ -102,9 +109,13 @@ class KeyRowsWriter:
             "ref": array("Q"),
             "date": array("q"),
             "value": array("Q"),
+            "detail": bytearray(),
+            "detail_offsets": array("i", [0]),
         }
 
-    def add(self, kind: int, key: int, ref: int, date: int = 0, value: int = 0) -> None:
+    def add(
+        self, kind: int, key: int, ref: int, date: int = 0, value: int = 0, detail: bytes = NO_DETAIL
+    ) -> None:
         partition = key % self.partitions
         buffer = self.buffers[partition]
         buffer["kind"].append(kind)
@@ -112,6 +123,8 @@ class KeyRowsWriter:
         buffer["ref"].append(ref)
         buffer["date"].append(date)
         buffer["value"].append(value)
+        buffer["detail"] += detail
+        buffer["detail_offsets"].append(len(buffer["detail"]))
         self.rows += 1
         if len(buffer["key"]) >= self.flush_rows:
             self._flush(partition)
@@ -124,9 +137,16 @@ class KeyRowsWriter:
 
     def _flush(self, partition: int) -> None:
         buffer = self.buffers[partition]
-        columns = [pa.array(buffer[name], type=KEY_SCHEMA.field(name).type) for name in buffer]
-        origin = pa.array([self.rank] * len(buffer["key"]), type=pa.int32())
-        self._writer(partition).write_table(pa.Table.from_arrays([*columns, origin], schema=KEY_SCHEMA))
+        rows = len(buffer["key"])
+        numbers = [pa.array(buffer[name], type=KEY_SCHEMA.field(name).type) for name in NUMBER_COLUMNS]
+        detail = pa.BinaryArray.from_buffers(
+            pa.binary(),
+            rows,
+            [None, pa.py_buffer(buffer["detail_offsets"]), pa.py_buffer(bytes(buffer["detail"]))],
+        )
+        origin = pa.array([self.rank] * rows, type=pa.int32())
+        table = pa.Table.from_arrays([*numbers, detail, origin], schema=KEY_SCHEMA)
+        self._writer(partition).write_table(table)
         self.buffers[partition] = self._empty()
 
     def close(self) -> None:
@@ -146,3 +166,16 @@ def read_partition(folder: DataFolder, partition: int) -> pa.Table:
             with folder.open(path, "rb") as f:
                 tables.append(pq.read_table(f, schema=KEY_SCHEMA))
     return pa.concat_tables(tables)
+
+
+def detail_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The ``detail`` values of rows that all carry one (perceptual-hash rows) as a
+    [rows, DETAIL_BYTES] uint8 array."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not len(array):
+        return np.zeros((0, DETAIL_BYTES), dtype=np.uint8)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
+    if not np.all(np.diff(offsets) == DETAIL_BYTES):
+        raise ValueError(f"key rows: detail values must have {DETAIL_BYTES} bytes each")
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)
+    return data[offsets[0] : offsets[-1]].reshape(len(array), DETAIL_BYTES)

@@ -1,16 +1,19 @@
 """Image dedup across the whole dataset, after fetching (issue 6): exact and near duplicates.
 
 ``ImageKeys`` writes, for every image with bytes, a sha256 key row (identical stored bytes) and
-perceptual-hash band key rows (``filters.dedup.image_hash.band_keys``: any two hashes within
-``max_distance`` bits share a band). The grouping stage links a sha256 group's members, and a
-band group's members whose hashes really are within ``max_distance`` bits; the cluster stage
-keeps one image per cluster, the one in the newest document (``dedup_groups``).
+the band key rows of its crop-tolerant signature (``filters.dedup.image_signature``: 16 crop
+hashes, each with its chroma thumbnail, and a content-box hash; crop hashes within
+``band_distance`` bits share a band). The grouping stage links a sha256 group's members, and a
+band group's members that ``close_pairs`` confirms (crop hashes within ``max_distance`` bits,
+thumbnails within ``colour_tolerance``, content boxes within ``box_distance``); the
+cluster stage keeps one image per cluster, the one in the newest document (``dedup_groups``).
 ``ApplyImageDedup`` removes the others from their documents (the document stays; a later
 ``MinImagesFilter`` drops documents left without images). Counted per reason, each removed image
 sent to the exclusion writer.
 
-The perceptual hash is read from ``Media.metadata["phash"]`` (a 16-hex-digit string) when the
-fetch stage recorded it, and computed from the bytes otherwise.
+Signatures are computed from the stored bytes (a JPEG decoded at 1/8 scale, about 1.5 ms); the
+``phash`` the fetch stage records in ``Media.metadata`` is imagededup's global hash, kept for
+blocklists and decontamination lists, which are published as such hashes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datatrove.data import Document, DocumentsPipeline, Media
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from filters.dedup.image_hash import band_keys, media_phash
+from filters.dedup.image_signature import image_signature, one_blas_thread, signature_keys
 from filters.node_filters import drop_images, excluded_node
 from pipelines.steps.dedup_groups import read_drops
 from pipelines.steps.dedup_keys import IMAGE_PHASH, IMAGE_SHA256, MASK63, KeyRowsWriter, doc_date, image_ref
@@ -40,39 +43,46 @@ class ImageKeys(PipelineStep):
     type = "🫂 - DEDUP"
 
     def __init__(
-        self, output_folder: DataFolderLike, partitions: int, exact: bool, near: bool, max_distance: int
+        self, output_folder: DataFolderLike, partitions: int, exact: bool, near: bool, band_distance: int
     ):
         super().__init__()
         self.output_folder = get_datafolder(output_folder)
         self.partitions = partitions
         self.exact = exact
         self.near = near
-        self.max_distance = max_distance
+        self.band_distance = band_distance
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         out = KeyRowsWriter(self.output_folder, self.partitions, rank)
-        for doc in data or ():
-            self.stat_update("documents")
-            with self.track_time():
-                date = doc_date(doc)
-                for index, media in enumerate(doc.media):
-                    if not media.media_bytes:
-                        continue
-                    self.stat_update("images")
-                    ref = image_ref(doc, index)
-                    if self.exact:
-                        out.add(IMAGE_SHA256, image_sha256_key(media), ref, date)
-                    if self.near:
-                        value = media_phash(media)
-                        if value is None:
-                            self.stat_update("phash_undecodable")
-                            continue
-                        for key in band_keys(value, self.max_distance):
-                            out.add(IMAGE_PHASH, key, ref, date, value=value)
+        with one_blas_thread():
+            for doc in data or ():
+                self.stat_update("documents")
+                with self.track_time():
+                    self.add_rows(doc, out)
         self.stat_update("key_rows", value=out.rows)
         out.close()
         return
         yield
+
+    def add_rows(self, doc: Document, out: KeyRowsWriter) -> None:
+        date = doc_date(doc)
+        for index, media in enumerate(doc.media):
+            if not media.media_bytes:
+                continue
+            self.stat_update("images")
+            ref = image_ref(doc, index)
+            if self.exact:
+                out.add(IMAGE_SHA256, image_sha256_key(media), ref, date)
+            if not self.near:
+                continue
+            try:
+                signature = image_signature(media.media_bytes)
+            except ValueError:
+                self.stat_update("signature_undecodable")
+                continue
+            for key, variant in signature_keys(signature, self.band_distance):
+                value = int(signature.hashes[variant])
+                out.add(IMAGE_PHASH, key, ref, date, value=value, detail=signature.detail(variant))
 
 
 class ApplyImageDedup(PipelineStep):
