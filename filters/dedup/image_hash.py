@@ -24,7 +24,7 @@ from filters.dedup.minhash import mix64
 
 HASH_SIZE = 32  # side of the grayscale image the DCT runs on
 DRAFT_SIZE = 64  # a JPEG is decoded at the smallest 1/2^k scale that keeps this many pixels a side
-_ORIENT = {  # EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose)
+UPRIGHT = {  # EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose)
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -82,8 +82,8 @@ def phash(data: bytes) -> int:
             f"phash: cannot decode image ({len(data)} bytes, starting {data[:8]!r}): "
             f"{type(exc).__name__}: {exc}; skip or drop the image"
         ) from exc
-    if orientation in _ORIENT:  # resizing commutes with these transposes, so do it on 32x32
-        small = small.transpose(_ORIENT[orientation])
+    if orientation in UPRIGHT:  # resizing commutes with these transposes, so do it on 32x32
+        small = small.transpose(UPRIGHT[orientation])
     pixels = np.asarray(small, dtype=np.float64)
     coef = dct(dct(pixels, axis=0), axis=1)[:8, :8]  # [8, 8] lowest frequencies
     bits = coef >= np.median(coef.ravel()[1:])  # median without the DC term

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from filters.dedup.image_hash import _ORIENT, band_keys
+from filters.dedup.image_hash import UPRIGHT, band_keys
 
 CROP = 0.05  # the largest crop off one side that a near duplicate is expected to have
 DRAFT = 64  # a JPEG is decoded at the smallest 1/2^k scale that keeps this many pixels a side
@@ -111,8 +111,8 @@ def _small_ycbcr(data: bytes) -> np.ndarray:
                 img = img.convert("RGB").convert("YCbCr")
             factor = min(img.size) // (2 * DRAFT)  # other formats: reduce by whole pixel blocks
             small = img.reduce(factor) if factor > 1 else img
-            if orientation in _ORIENT:
-                small = small.transpose(_ORIENT[orientation])
+            if orientation in UPRIGHT:
+                small = small.transpose(UPRIGHT[orientation])
             return np.asarray(small)
     except Exception as exc:  # Pillow raises many types on corrupt input (OSError, SyntaxError, ...)
         raise ValueError(
