@@ -192,6 +192,10 @@ def test_detail_column_round_trips_through_key_rows(tmp_path: Path):
         detail_matrix(table.column("detail"))
 
 
-def test_one_blas_thread_is_a_context():
+def test_one_blas_thread_limits_blas_while_signing():
+    from threadpoolctl import threadpool_info
+
     with one_blas_thread():
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and set(blas) == {1}  # numpy's OpenBLAS is loaded, and held to one thread
         assert image_signature(jpeg(2)).hashes.shape == (VARIANTS,)
