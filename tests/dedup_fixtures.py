@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from datatrove.data import Document, Media, MediaType
+from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.executors import run_stages
 from pipelines.steps.stage_io import StageWriter, row_to_document
@@ -69,3 +71,28 @@ def run_local(stages, dataset_dir: Path) -> None:
 
 def jpeg(seed: int, width: int = 320, height: int = 240, quality: int = 85) -> bytes:
     return make_image(seed, width, height, fmt="jpg", quality=quality)
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kw)
+    return out.getvalue()
+
+
+def cropped(
+    data: bytes, box: tuple[float, float, float, float], scale: float = 0.8, quality: int = 70
+) -> bytes:
+    """``data`` with (left, top, right, bottom) fractions cut off, then resized and re-encoded."""
+    with Image.open(io.BytesIO(data)) as image:
+        w, h = image.size
+        image = image.crop((int(box[0] * w), int(box[1] * h), w - int(box[2] * w), h - int(box[3] * h)))
+        image = image.resize((int(image.width * scale), int(image.height * scale)))
+        return encode(image.convert("RGB"), quality=quality)
+
+
+def banner(words: str, size: tuple[int, int] = (900, 240)) -> Image.Image:
+    """A one-line title on an empty banner: a few percent of the picture is content, so two of
+    them with other words hash alike as wholes."""
+    image = Image.new("RGB", size, (238, 244, 240))
+    ImageDraw.Draw(image).text((40, 90), words, font=ImageFont.load_default(size=44), fill=(60, 40, 20))
+    return image

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from filters.dedup import hamming, phash
 from pipelines.dedup import image_dedup_stages
@@ -17,7 +17,17 @@ from schemas.config import load_config
 from schemas.config_images import ImageDedupConfig
 from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
-from tests.dedup_fixtures import document, jpeg, paragraph, read_staged, run_local, stage_documents
+from tests.dedup_fixtures import (
+    banner,
+    cropped,
+    document,
+    encode,
+    jpeg,
+    paragraph,
+    read_staged,
+    run_local,
+    stage_documents,
+)
 
 
 def variant(data: bytes, scale: float, quality: int) -> bytes:
@@ -29,26 +39,7 @@ def variant(data: bytes, scale: float, quality: int) -> bytes:
     return out.getvalue()
 
 
-def cropped(data: bytes, box: tuple[float, float, float, float]) -> bytes:
-    """``data`` with (left, top, right, bottom) fractions cut off, then resized and re-encoded."""
-    with Image.open(io.BytesIO(data)) as image:
-        w, h = image.size
-        image = image.crop((int(box[0] * w), int(box[1] * h), w - int(box[2] * w), h - int(box[3] * h)))
-        out = io.BytesIO()
-        image.resize((image.width * 4 // 5, image.height * 4 // 5)).save(out, format="JPEG", quality=70)
-    return out.getvalue()
-
-
 C_CROP = (0.0, 0.03, 0.05, 0.05)  # moves c's global perceptual hash by 12 bits
-
-
-def banner(words: str) -> bytes:
-    """A one-line title on an empty banner: two of them with other words hash alike as wholes."""
-    image = Image.new("RGB", (900, 240), (238, 244, 240))
-    ImageDraw.Draw(image).text((40, 90), words, font=ImageFont.load_default(size=44), fill=(60, 40, 20))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=90)
-    return out.getvalue()
 
 
 def corpus() -> list[list]:
@@ -56,8 +47,8 @@ def corpus() -> list[list]:
     near_a = variant(a, 0.7, 60)
     images = {"http://x/a.jpg": a, "http://y/a-copy.jpg": a, "http://z/a-small.jpg": near_a, "http://x/b.jpg": b,
               "http://x/c.jpg": c, "http://w/c-cropped.jpg": cropped(c, C_CROP),
-              "http://x/banner-1.jpg": banner("Doctors Bus Students Minister"),
-              "http://x/banner-2.jpg": banner("Council Farmers Mayor Players")}  # fmt: skip
+              "http://x/banner-1.jpg": encode(banner("Doctors Bus Students Minister"), quality=90),
+              "http://x/banner-2.jpg": encode(banner("Council Farmers Mayor Players"), quality=90)}  # fmt: skip
 
     def doc(doc_id: str, date: str, urls: list[str]):
         return document(doc_id, f"http://site/{doc_id}", date, [paragraph(doc_id)], urls, images)

@@ -25,35 +25,30 @@ from filters.dedup.image_signature import (
     signature_keys,
 )
 from pipelines.steps.dedup_keys import IMAGE_PHASH, KeyRowsWriter, detail_matrix, read_partition
-from tests.dedup_fixtures import jpeg
-
-
-def encode(image: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **kw)
-    return out.getvalue()
+from schemas.config_images import ImageDedupConfig
+from tests.dedup_fixtures import banner, cropped, encode, jpeg
 
 
 def details(signature) -> np.ndarray:
     return np.stack([np.frombuffer(signature.detail(v), dtype=np.uint8) for v in range(VARIANTS)])
 
 
+DEFAULTS = ImageDedupConfig()
+
+
 def linked(
-    a: bytes, b: bytes, max_distance: int = 6, colour_tolerance: int = 10, box_distance: int = 16
+    a: bytes,
+    b: bytes,
+    max_distance: int = DEFAULTS.max_distance,
+    colour_tolerance: int = DEFAULTS.colour_tolerance,
+    box_distance: int = DEFAULTS.box_distance,
 ) -> bool:
-    """What the grouping stage decides for two images: some crop pair passes ``close_pairs``."""
+    """What the grouping stage decides for two images, at the job's default thresholds unless
+    given: some crop pair passes ``close_pairs``."""
     sa, sb = image_signature(a), image_signature(b)
     hashes, rows = np.r_[sa.hashes, sb.hashes], np.r_[details(sa), details(sb)]
     i, j = close_pairs(hashes, rows, max_distance, colour_tolerance, box_distance)
     return bool(np.any((i < VARIANTS) != (j < VARIANTS)))
-
-
-def crop(data: bytes, box: tuple[float, float, float, float], scale: float = 0.8, quality: int = 70) -> bytes:
-    with Image.open(io.BytesIO(data)) as image:
-        w, h = image.size
-        image = image.crop((int(box[0] * w), int(box[1] * h), w - int(box[2] * w), h - int(box[3] * h)))
-        image = image.resize((int(image.width * scale), int(image.height * scale)))
-        return encode(image.convert("RGB"), quality=quality)
 
 
 def test_shapes_and_the_uncropped_variant_is_imagededups_phash():
@@ -71,7 +66,7 @@ def test_shapes_and_the_uncropped_variant_is_imagededups_phash():
 @pytest.mark.parametrize("box", [(0.04, 0, 0, 0.05), (0.05, 0.05, 0, 0), (0, 0.03, 0.05, 0.05), (0.02,) * 4])
 def test_copies_cropped_up_to_5_percent_a_side_are_linked(seed, box):
     original = jpeg(seed, 480, 360)
-    assert linked(original, crop(original, box))
+    assert linked(original, cropped(original, box))
 
 
 def test_different_pictures_are_not_linked():
@@ -93,15 +88,6 @@ def test_same_luma_other_colours_are_told_apart():
     assert linked(a, encode(one, quality=40))
 
 
-def banner(words: str, size: tuple[int, int] = (900, 240)) -> Image.Image:
-    """A one-line title on an empty banner: a few percent of the picture is content."""
-    from PIL import ImageDraw, ImageFont
-
-    image = Image.new("RGB", size, (238, 244, 240))
-    ImageDraw.Draw(image).text((40, 90), words, font=ImageFont.load_default(size=44), fill=(60, 40, 20))
-    return image
-
-
 def test_content_on_a_blank_canvas_is_compared_by_its_box():
     """Two banners that differ only in their words hash alike as wholes; their content boxes do
     not. A copy of one (cropped 4% a side, resized, re-encoded) keeps its box and stays linked."""
@@ -110,10 +96,10 @@ def test_content_on_a_blank_canvas_is_compared_by_its_box():
     sa, sb = image_signature(a), image_signature(b)
     assert sa.box and sb.box
     assert np.bitwise_count(sa.hashes[:, None] ^ sb.hashes[None, :]).min() <= 6  # the crops can't tell
-    assert (sa.box ^ sb.box).bit_count() > 20
+    assert (sa.box ^ sb.box).bit_count() > DEFAULTS.box_distance
     assert not linked(a, b)
     assert linked(a, b, box_distance=64)  # without the box check they would be linked
-    assert linked(a, crop(a, (0.04, 0.04, 0.04, 0.04), scale=0.7, quality=50))
+    assert linked(a, cropped(a, (0.04, 0.04, 0.04, 0.04), scale=0.7, quality=50))
 
 
 def test_content_box_ignores_specks_and_full_pictures():

@@ -58,12 +58,18 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def _grayscale(img: Image.Image) -> Image.Image:
-    """The image as 8-bit luma ('L'); 16-bit and float images are scaled to 0..255 first."""
+def eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and float images scaled to 0..255 as 'L'; other modes as they are."""
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         arr = np.asarray(img, dtype=np.float32)
         top = float(arr.max()) if arr.size else 0.0
         return Image.fromarray((arr * (255.0 / top) if top > 0 else arr).astype(np.uint8))
+    return img
+
+
+def _grayscale(img: Image.Image) -> Image.Image:
+    """The image as 8-bit luma ('L'); 16-bit and float images are scaled to 0..255 first."""
+    img = eight_bit(img)
     if img.mode in ("L", "RGB", "RGBA", "RGBX", "CMYK", "P", "PA", "LA", "1", "YCbCr"):
         return img.convert("L")  # alpha is ignored, as imagededup does
     return img.convert("RGB").convert("L")

@@ -80,9 +80,10 @@ class ImageKeys(PipelineStep):
             except ValueError:
                 self.stat_update("signature_undecodable")
                 continue
+            values = signature.hashes.tolist()
+            details = [signature.detail(variant) for variant in range(len(values))]
             for key, variant in signature_keys(signature, self.band_distance):
-                value = int(signature.hashes[variant])
-                out.add(IMAGE_PHASH, key, ref, date, value=value, detail=signature.detail(variant))
+                out.add(IMAGE_PHASH, key, ref, date, value=values[variant], detail=details[variant])
 
 
 class ApplyImageDedup(PipelineStep):

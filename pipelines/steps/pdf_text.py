@@ -76,54 +76,35 @@ def garbage_share(text: str) -> float:
     return len(GARBAGE.findall(chars)) / len(chars)
 
 
-def _widest_gap(starts: list[float], ends: list[float], order: list[int]) -> tuple[float, float]:
-    """(width, middle) of the widest empty band between the intervals ``(starts[i], ends[i])`` of
-    the indices ``order``, sorted by interval; width 0 if none."""
-    best = middle = 0.0
-    reach = ends[order[0]]
-    for i in order[1:]:
-        start = starts[i]
+def _widest_gap(spans: list[tuple[float, float]]) -> tuple[float, float]:
+    """(width, middle) of the widest empty band between the intervals ``spans``; width 0 if none."""
+    spans = sorted(spans)
+    best, middle, reach = 0.0, 0.0, spans[0][1]
+    for start, end in spans[1:]:
         if start - reach > best:
             best, middle = start - reach, (start + reach) / 2
-        if ends[i] > reach:
-            reach = ends[i]
+        reach = max(reach, end)
     return best, middle
 
 
 def reading_order(boxes: list[tuple[float, float, float, float]], rtl: bool = False) -> list[int]:
-    """Indices of ``boxes`` (x0, y0, x1, y1) in reading order, by recursive XY-cut. The boxes are
-    sorted by their vertical and their horizontal extent once; a cut keeps both orders."""
-    x0s, y0s, x1s, y1s = ([box[k] for box in boxes] for k in range(4))
-    # where no band separates boxes: top to bottom, then by the side a line starts on
-    line_order = [(box[1], -box[2] if rtl else box[0]) for box in boxes]
+    """Indices of ``boxes`` (x0, y0, x1, y1) in reading order, by recursive XY-cut."""
 
-    def cut(items: list[int], by_y: list[int], by_x: list[int]) -> list[int]:
+    def cut(items: list[int]) -> list[int]:
         if len(items) < 2:
             return items
-        gap_y, at_y = _widest_gap(y0s, y1s, by_y)
-        gap_x, at_x = _widest_gap(x0s, x1s, by_x)
+        gap_y, at_y = _widest_gap([(boxes[i][1], boxes[i][3]) for i in items])
+        gap_x, at_x = _widest_gap([(boxes[i][0], boxes[i][2]) for i in items])
         if max(gap_x, gap_y) < MIN_GAP_PT:
-            return sorted(items, key=line_order.__getitem__)
+            return sorted(items, key=lambda i: (boxes[i][1], -boxes[i][2] if rtl else boxes[i][0]))
         if gap_y >= gap_x:
-            first = {i for i in items if y1s[i] <= at_y}
-        elif rtl:
-            first = {i for i in items if x0s[i] >= at_x}
+            first = [i for i in items if boxes[i][3] <= at_y]
         else:
-            first = {i for i in items if x1s[i] <= at_x}
-        before = cut(
-            [i for i in items if i in first], [i for i in by_y if i in first], [i for i in by_x if i in first]
-        )
-        after = cut(
-            [i for i in items if i not in first],
-            [i for i in by_y if i not in first],
-            [i for i in by_x if i not in first],
-        )
-        return before + after
+            first = [i for i in items if (boxes[i][0] >= at_x if rtl else boxes[i][2] <= at_x)]
+        chosen = set(first)
+        return cut(first) + cut([i for i in items if i not in chosen])
 
-    indices = range(len(boxes))
-    by_y = sorted(indices, key=lambda i: (y0s[i], y1s[i]))
-    by_x = sorted(indices, key=lambda i: (x0s[i], x1s[i]))
-    return cut(list(indices), by_y, by_x)
+    return cut(list(range(len(boxes))))
 
 
 def text_layer(
