@@ -18,6 +18,8 @@ page count of all copies; both sides render every one of them. Each run is timed
 
 Runs alternate (job, bare) for ``--repeats`` rounds and the best time of each counts.
 pages/s = pages / best seconds. Goal: ratio = job pages/s / bare pages/s >= 0.8.
+``round_ratios`` are bare seconds / job seconds within each round: neighbours in time, so their
+spread shows how much the machine's speed moved during the run.
 ``--profile FILE`` writes a cProfile of one extra job run. Last line: ``RESULT {json}``.
 """
 
@@ -100,7 +102,7 @@ def kept_pages(cfg: PdfOcrConfig) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3, help="copies of the PDF set (run length)")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of (job, bare); best counts")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of (job, bare); best counts")
     parser.add_argument("--workdir", help="where to copy and write (default: a temp dir under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--profile", help="write a cProfile of one more job run to this file")
@@ -121,17 +123,20 @@ def main() -> None:
             profiler = cProfile.Profile()
             profiler.runcall(run_job, cfg)
             profiler.dump_stats(args.profile)
-        print(f"\n{'run':<6}{'best s':>8}{'all s':>22}{'pages/s':>9}")
+        width = 6 * args.repeats + 2
+        print(f"\n{'run':<6}{'best s':>8}{'all s':>{width}}{'pages/s':>9}")
         speed = {}
         for name, seconds in times.items():
             speed[name] = pages / min(seconds)
-            every = " ".join(f"{t:.2f}" for t in seconds)
-            print(f"{name:<6}{min(seconds):>8.2f}{every:>22}{speed[name]:>9.1f}")
+            every = " ".join(f"{t:5.2f}" for t in seconds)
+            print(f"{name:<6}{min(seconds):>8.2f}{every:>{width}}{speed[name]:>9.1f}")
+        rounds = [bare / job for job, bare in zip(times["job"], times["bare"], strict=True)]
         print(f"job kept {kept_pages(cfg)} of {pages} pages as samples; best of {args.repeats}\n")
         result = {
             "job_pages_s": round(speed["job"], 2),
             "bare_pages_s": round(speed["bare"], 2),
             "ratio": round(speed["job"] / speed["bare"], 3),
+            "round_ratios": [round(r, 3) for r in rounds],
             "pages": pages,
         }
         print("RESULT " + json.dumps(result))

@@ -76,35 +76,52 @@ def garbage_share(text: str) -> float:
     return len(GARBAGE.findall(chars)) / len(chars)
 
 
-def _widest_gap(spans: list[tuple[float, float]]) -> tuple[float, float]:
-    """(width, middle) of the widest empty band between the intervals ``spans``; width 0 if none."""
-    spans = sorted(spans)
-    best, middle, reach = 0.0, 0.0, spans[0][1]
-    for start, end in spans[1:]:
-        if start - reach > best:
-            best, middle = start - reach, (start + reach) / 2
-        reach = max(reach, end)
+def _widest_gap(boxes: list[tuple], start: int, end: int) -> tuple[float, float]:
+    """(width, middle) of the widest empty band between the intervals ``box[start]..box[end]``
+    of ``boxes``; width 0 if none. Ties in ``start`` need no order: the first of them sees the
+    widest band before it."""
+    ordered = sorted(boxes, key=itemgetter(start))
+    best = middle = 0.0
+    reach = ordered[0][end]
+    for box in ordered:
+        low = box[start]
+        if low - reach > best:
+            best, middle = low - reach, (low + reach) / 2
+        if box[end] > reach:
+            reach = box[end]
     return best, middle
+
+
+def _line_order(box: tuple) -> tuple[float, float]:
+    return box[1], box[0]
+
+
+def _line_order_rtl(box: tuple) -> tuple[float, float]:
+    return box[1], -box[2]
 
 
 def reading_order(boxes: list[tuple[float, float, float, float]], rtl: bool = False) -> list[int]:
     """Indices of ``boxes`` (x0, y0, x1, y1) in reading order, by recursive XY-cut."""
 
-    def cut(items: list[int]) -> list[int]:
+    def cut(items: list[tuple]) -> list[tuple]:  # items: (x0, y0, x1, y1, index), in input order
         if len(items) < 2:
             return items
-        gap_y, at_y = _widest_gap([(boxes[i][1], boxes[i][3]) for i in items])
-        gap_x, at_x = _widest_gap([(boxes[i][0], boxes[i][2]) for i in items])
+        gap_y, at_y = _widest_gap(items, 1, 3)
+        gap_x, at_x = _widest_gap(items, 0, 2)
         if max(gap_x, gap_y) < MIN_GAP_PT:
-            return sorted(items, key=lambda i: (boxes[i][1], -boxes[i][2] if rtl else boxes[i][0]))
-        if gap_y >= gap_x:
-            first = [i for i in items if boxes[i][3] <= at_y]
+            return sorted(items, key=_line_order_rtl if rtl else _line_order)
+        if gap_y >= gap_x:  # above the band, then below
+            first = [box for box in items if box[3] <= at_y]
+            rest = [box for box in items if not box[3] <= at_y]
+        elif rtl:  # right of the band, then left
+            first = [box for box in items if box[0] >= at_x]
+            rest = [box for box in items if not box[0] >= at_x]
         else:
-            first = [i for i in items if (boxes[i][0] >= at_x if rtl else boxes[i][2] <= at_x)]
-        chosen = set(first)
-        return cut(first) + cut([i for i in items if i not in chosen])
+            first = [box for box in items if box[2] <= at_x]
+            rest = [box for box in items if not box[2] <= at_x]
+        return cut(first) + cut(rest)
 
-    return cut(list(range(len(boxes))))
+    return [box[4] for box in cut([(*box, index) for index, box in enumerate(boxes)])]
 
 
 def text_layer(
