@@ -85,6 +85,17 @@ def enormous_pdf() -> bytes:
     return doc.tobytes(no_new_id=True)
 
 
+def blank_pdf() -> bytes:
+    """Three pages: nothing, a page number alone (near-blank), a paragraph."""
+    doc = pymupdf.open()
+    doc.new_page(width=595, height=842)
+    doc.new_page(width=595, height=842).insert_text((290, 800), "7", fontsize=9)
+    page = doc.new_page(width=595, height=842)
+    for line in range(12):
+        page.insert_text((72, 100 + 16 * line), "A paragraph of words that fills one line of the page.")
+    return doc.tobytes(no_new_id=True)
+
+
 def text_words(source, page=0):
     with pymupdf.open(source) as doc:
         return [w[4] for w in doc[page].get_text("words")]
@@ -99,6 +110,7 @@ def extras(tmp_path_factory):
     (folder / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + random.Random(0).randbytes(5000) + b"\n%%EOF\n")
     (folder / "scanned.pdf").write_bytes(scanned_pdf(PDFS / "minimal-document.pdf"))
     (folder / "enormous.pdf").write_bytes(enormous_pdf())
+    (folder / "blank.pdf").write_bytes(blank_pdf())
     return folder
 
 
@@ -143,9 +155,23 @@ def test_every_page_is_a_sample_or_counted_with_a_reason(shared_run):
     assert {"encrypted", "damaged", "truncated", "corrupt", "page_too_large", "page_too_small"} <= reasons
     assert dropped["truncated"] == "truncated" and dropped["corrupt"] == "corrupt"
     assert by_pdf["enormous"] == [1] and dropped_pages["enormous"] == {2: "page_too_large"}
+    assert by_pdf["blank"] == [3] and dropped_pages["blank"] == {1: "blank", 2: "blank"}
     reader = stats(dataset_dir, "PDF filter")
     assert reader["dropped_encrypted"] == 1 and reader["dropped_damaged"] == 1
     assert reader["dropped_truncated"] == 1 and reader["dropped_corrupt"] == 1
+
+
+def test_blank_and_near_blank_pages_are_told_by_their_ink(shared_run):
+    dataset_dir, kept = shared_run
+    (paragraph,) = [s for _, s, _ in kept if s["meta"]["pdf"] == "blank"]
+    assert paragraph["meta"]["ink_share"] > 0.003  # twelve lines of text
+    shares = {}
+    for path in (dataset_dir / "_excluded/pages").glob("*.json"):
+        for example in json.loads(path.read_text())["examples"].get("blank", []):
+            shares[example["doc_id"]] = example["value"]
+    assert shares["blank-p00001"] == 0.0
+    assert 0 < shares["blank-p00002"] <= 0.00015  # a page number alone
+    assert stats(dataset_dir, "Blank page filter")["dropped_blank"] >= 2
 
 
 def test_pages_of_a_pdf_stay_together_and_in_order(shared_run):
