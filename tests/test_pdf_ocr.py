@@ -352,9 +352,10 @@ def test_missing_input_is_a_config_error(tmp_path):
 def test_batched_pages_equal_page_by_page(monkeypatch):
     """Rendering PAGE_BATCH pages (across PDFs) before transcribing them changes nothing: the
     pages of every PDF of shared/data (164 pages and failures) come out in the same order with
-    the same text, meta, reasons and image bytes as one page at a time."""
+    the same text, meta, reasons and image bytes as one page at a time. The first run takes over
+    the documents the reader opened, the later ones open the PDFs themselves: same pages too."""
     from pipelines.steps import pdf_pages
-    from pipelines.steps.pdf_reader import pdf_document
+    from pipelines.steps.pdf_reader import OPEN_PDF, pdf_document
     from schemas.config_pdf import PdfRenderConfig
 
     docs = [pdf_document(path.read_bytes(), path.stem, str(path)) for path in sorted(PDFS.glob("*.pdf"))]
@@ -367,7 +368,11 @@ def test_batched_pages_equal_page_by_page(monkeypatch):
             for page, reason in step.pages(docs)
         ]
 
+    usable = [doc for doc in docs if "pdf_problem" not in doc.metadata]
+    assert len(usable) == len(docs) - 2  # the encrypted and the damaged file
+    assert all(isinstance(doc.media[0].metadata.get(OPEN_PDF), pymupdf.Document) for doc in usable)
     one_by_one = pages(1)
+    assert not any(OPEN_PDF in doc.media[0].metadata for doc in docs)
     assert len([p for p in one_by_one if p[1] is None]) > 3 * pdf_pages.PAGE_BATCH
     assert pages(pdf_pages.PAGE_BATCH) == one_by_one
     assert pages(7) == one_by_one  # batches that end inside a PDF

@@ -34,6 +34,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from PIL import Image
 
+from pipelines.steps.pdf_reader import OPEN_PDF
 from pipelines.steps.pdf_text import TEXT_FLAGS, text_layer, word_boxes
 from schemas.config_pdf import PdfRenderConfig
 
@@ -158,8 +159,10 @@ class PdfPages(PipelineStep):
                 if doc.metadata.get("pdf_problem") or not doc.media:
                     continue
                 self.stat_update("pdfs")
+                pdf = doc.media[0].metadata.pop(OPEN_PDF, None)  # the reader's open document
                 try:
-                    pdf = pymupdf.open(stream=doc.media[0].media_bytes, filetype="pdf")
+                    if pdf is None:
+                        pdf = pymupdf.open(stream=doc.media[0].media_bytes, filetype="pdf")
                 except Exception as error:
                     logger.warning(f"{doc.metadata.get('source')}: cannot open ({error}) (reason=page_error)")
                     batch.append((self._page_doc(doc, 0, 1), "page_error", 0.0, None))
