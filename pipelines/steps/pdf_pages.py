@@ -48,20 +48,22 @@ class PageTimeout(Exception):
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise ``PageTimeout`` after ``seconds`` (SIGALRM: only in a main thread, and only once a
-    running C call returns); elsewhere a no-op, and callers compare the elapsed time."""
+def page_alarm():
+    """While active, SIGALRM raises ``PageTimeout``: ``signal.setitimer`` then interrupts a page
+    once a running C call returns. Yields whether it is active: only in a main thread (where
+    Python runs signal handlers) on systems with ``setitimer``; elsewhere callers compare the
+    elapsed time. The handler is installed once for many pages (installing it per page cost
+    0.1 ms a page); only the timer is set per page."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
+        yield False
         return
 
     def expire(signum, frame):
         raise PageTimeout()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        yield True
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -127,6 +129,7 @@ class PdfPages(PipelineStep):
         self.image_format = image_format
         self.jpeg_quality = jpeg_quality
         self.exclusion_writer = exclusion_writer
+        self._alarm = False  # whether SIGALRM interrupts slow pages (see page_alarm), set per run
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         pymupdf.TOOLS.mupdf_display_errors(False)  # broken files are counted, not printed
@@ -154,34 +157,39 @@ class PdfPages(PipelineStep):
         PDF stays open until its last page has been transcribed."""
         batch: list[tuple[Document, str | None, float, tuple | None]] = []  # (page, reason, seconds, text)
         held: list[pymupdf.Document] = []  # the open PDFs whose pages are in the batch
-        try:
-            for doc in docs:
-                if doc.metadata.get("pdf_problem") or not doc.media:
-                    continue
-                self.stat_update("pdfs")
-                pdf = doc.media[0].metadata.pop(OPEN_PDF, None)  # the reader's open document
-                try:
-                    if pdf is None:
-                        pdf = pymupdf.open(stream=doc.media[0].media_bytes, filetype="pdf")
-                except Exception as error:
-                    logger.warning(f"{doc.metadata.get('source')}: cannot open ({error}) (reason=page_error)")
-                    batch.append((self._page_doc(doc, 0, 1), "page_error", 0.0, None))
-                    continue
-                held.append(pdf)
-                for number in range(pdf.page_count):
-                    page_doc = self._page_doc(doc, number, pdf.page_count)
-                    reason, spent, pending = self._timed(page_doc, 0.0, self._render, pdf, number, page_doc)
-                    batch.append((page_doc, reason, spent, pending))
-                    if len(batch) >= PAGE_BATCH:
-                        yield from self._transcribe_all(batch)
-                        batch = []
-                        for done in held[:-1]:  # every page of these is out; the last may have more
-                            done.close()
-                        held = held[-1:]
-            yield from self._transcribe_all(batch)
-        finally:
-            for pdf in held:
-                pdf.close()
+        with page_alarm() as self._alarm:
+            try:
+                for doc in docs:
+                    if doc.metadata.get("pdf_problem") or not doc.media:
+                        continue
+                    self.stat_update("pdfs")
+                    pdf = doc.media[0].metadata.pop(OPEN_PDF, None)  # the reader's open document
+                    try:
+                        if pdf is None:
+                            pdf = pymupdf.open(stream=doc.media[0].media_bytes, filetype="pdf")
+                    except Exception as error:
+                        logger.warning(
+                            f"{doc.metadata.get('source')}: cannot open ({error}) (reason=page_error)"
+                        )
+                        batch.append((self._page_doc(doc, 0, 1), "page_error", 0.0, None))
+                        continue
+                    held.append(pdf)
+                    for number in range(pdf.page_count):
+                        page_doc = self._page_doc(doc, number, pdf.page_count)
+                        reason, spent, pending = self._timed(
+                            page_doc, 0.0, self._render, pdf, number, page_doc
+                        )
+                        batch.append((page_doc, reason, spent, pending))
+                        if len(batch) >= PAGE_BATCH:
+                            yield from self._transcribe_all(batch)
+                            batch = []
+                            for done in held[:-1]:  # every page of these is out; the last may have more
+                                done.close()
+                            held = held[-1:]
+                yield from self._transcribe_all(batch)
+            finally:
+                for pdf in held:
+                    pdf.close()
 
     def _transcribe_all(self, batch: list) -> Iterator[tuple[Document, str | None]]:
         for page_doc, reason, spent, pending in batch:
@@ -197,8 +205,14 @@ class PdfPages(PipelineStep):
         start = time.perf_counter()
         reason, result = None, None
         try:
-            with time_limit(max(limit - spent, 1e-6)), self.track_time():
-                reason, result = work(*args)
+            if self._alarm:
+                signal.setitimer(signal.ITIMER_REAL, max(limit - spent, 1e-6))
+            try:
+                with self.track_time():
+                    reason, result = work(*args)
+            finally:  # an alarm that fires here raises PageTimeout, caught below
+                if self._alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
         except PageTimeout:
             reason = "page_timeout"
         except Exception as error:  # MuPDF raises on broken content streams, fonts, images
