@@ -39,7 +39,11 @@ from pipelines.steps.pdf_text import TEXT_FLAGS, text_layer, word_boxes
 from schemas.config_pdf import PdfRenderConfig
 
 PAGE_BATCH = 16  # pages rendered one after another before they are transcribed (see PdfPages.pages)
-INK_STRIDE = 4  # the blank test looks at every 4th pixel in each direction
+# the ink share is measured on every 8th pixel in each direction, and again on every 4th on pages
+# under 0.2% ink: 13x the default blank threshold, where a few sampled pixels decide
+INK_COARSE_STRIDE = 8
+INK_STRIDE = 4
+INK_FINE_UNDER = 0.002
 INK_DELTA = 48  # grey levels away from the page background that count as ink
 
 
@@ -78,16 +82,26 @@ def zoom_for(page: pymupdf.Page | pymupdf.Rect, dpi: int, max_side: int) -> floa
 
 
 def ink_share(pix: pymupdf.Pixmap) -> float:
-    """Share of (sampled) pixels that differ from the page background (its median grey)."""
+    """Share of (sampled) pixels that differ from the page background (their median grey), on
+    the red channel of every ``INK_COARSE_STRIDE``-th pixel in each direction, or of every
+    ``INK_STRIDE``-th when that share is under ``INK_FINE_UNDER``. The coarse grid is part of the
+    fine one, so a page the fine grid finds blank is under that bound on the coarse one too; a
+    page of text (1-5% ink) costs a quarter of the fine measure (0.36 ms a page in a job)."""
     samples = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.h, pix.stride)
-    red = samples[::INK_STRIDE, : pix.w * pix.n : pix.n * INK_STRIDE]  # one channel suffices
-    n = red.size
+    red = samples[:, : pix.w * pix.n : pix.n]  # [h, w] one channel suffices
+    share = _ink(red[::INK_COARSE_STRIDE, ::INK_COARSE_STRIDE])
+    return share if share >= INK_FINE_UNDER else _ink(red[::INK_STRIDE, ::INK_STRIDE])
+
+
+def _ink(levels_view: np.ndarray) -> float:
+    """Share of the grey levels in ``levels_view`` beyond ``INK_DELTA`` of their median."""
+    n = levels_view.size
     if n == 0:
         return 0.0
     # from the histogram of grey levels: the median (np.median's, truncated) and the pixels beyond
     # INK_DELTA of it, without sorting the pixels; Pillow counts the levels of the gathered bytes
     # (np.bincount would first widen every pixel to 64 bits, at twice the cost)
-    sampled = np.ascontiguousarray(red)  # [h / INK_STRIDE, w / INK_STRIDE]
+    sampled = np.ascontiguousarray(levels_view)
     levels = Image.frombuffer("L", sampled.shape[::-1], sampled, "raw", "L", 0, 1).histogram()
     below = np.cumsum(levels)  # [256] pixels <= level
 
