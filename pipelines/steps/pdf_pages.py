@@ -162,13 +162,13 @@ class PdfPages(PipelineStep):
     def pages(self, docs: Iterable[Document]) -> Iterator[tuple[Document, str | None]]:
         """(page document, drop reason or None) for every page of the PDF documents, in order.
 
-        Pages go in batches of ``PAGE_BATCH``, across PDFs: each page of a batch is rendered and
-        encoded and its words extracted (``_render``: all MuPDF work), then each is transcribed
-        (``_transcribe``: Python), then the batch goes downstream, where the filters and the shard
-        writer also take its pages one after another. Doing each kind of work for many pages in a
-        row keeps its code and data in the CPU caches: the job ran 2-3% faster than rendering and
-        transcribing page by page (two jobs side by side, one per core), with the same output. A
-        PDF stays open until its last page has been transcribed."""
+        Pages go in batches of ``PAGE_BATCH``, across PDFs: first every page of a batch is
+        rendered and encoded and its words extracted (``_render``: all MuPDF work), then page by
+        page each is transcribed (``_transcribe``: Python) and goes downstream (filters, shard
+        writer). Doing the MuPDF work for many pages in a row keeps its code and data in the CPU
+        caches: the job ran 2-3% faster than rendering and transcribing page by page (two jobs side
+        by side, one per core), with the same output. A PDF stays open until its last page has
+        been transcribed."""
         batch: list[tuple[Document, str | None, float, tuple | None]] = []  # (page, reason, seconds, text)
         held: list[pymupdf.Document] = []  # the open PDFs whose pages are in the batch
         with page_alarm() as self._alarm:
