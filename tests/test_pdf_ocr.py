@@ -17,7 +17,7 @@ from warcio.warcwriter import WARCWriter
 from filters.page_filters import count_tokens, estimate_tokens
 from pipelines.executors import run_stages
 from pipelines.pdf_ocr import build_pdf_ocr
-from pipelines.steps.pdf_text import has_rtl, mostly_rtl, reading_order, word_boxes
+from pipelines.steps.pdf_text import RTL_BLOCKS, has_rtl, mostly_rtl, reading_order, word_boxes
 from schemas.config import ConfigError, load_config
 from schemas.config_pdf import PdfOcrConfig
 from schemas.records import step_stats
@@ -238,6 +238,15 @@ def test_rtl_reading_order():
     title, column_a, column_b = (10, 0, 210, 5), (10, 10, 100, 90), (120, 10, 210, 90)
     assert reading_order([column_b, title, column_a]) == [1, 2, 0]
     assert reading_order([]) == [] and reading_order([left]) == [0]
+
+
+def test_every_right_to_left_letter_is_in_the_blocks_has_rtl_scans():
+    import sys
+    import unicodedata
+
+    letters = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.bidirectional(chr(c)) in ("R", "AL")]
+    assert len(letters) > 2000
+    assert [hex(ord(c)) for c in letters if not RTL_BLOCKS.match(c)] == []
 
 
 def test_right_to_left_letters_and_word_boxes():

@@ -32,6 +32,13 @@ GARBAGE = re.compile(
     "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffd\U000f0000-\U000ffffd\U00100000-\U0010fffd]"
 )
 
+# every character of bidi class R or AL is in these blocks (Hebrew to Arabic Extended-A, the
+# right-to-left mark, Hebrew and Arabic presentation forms, and the right-to-left ranges of the
+# supplementary planes); tests/test_pdf_ocr.py checks it against the whole of unicodedata
+RTL_BLOCKS = re.compile(
+    "[\u0590-\u08ff\u200f\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]"
+)
+
 # A word is PyMuPDF's tuple (x0, y0, x1, y1, text, block, line, word number), in page points
 _X0, _Y0, _X1, _Y1 = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 _WORD_NUMBER = itemgetter(7)
@@ -50,9 +57,10 @@ def _is_ltr(char: str) -> bool:
 
 
 def has_rtl(text: str) -> bool:
-    """Whether ``text`` holds any right-to-left letter (bidi class R or AL); each distinct
-    character is looked up once."""
-    return not text.isascii() and any(map(_is_rtl, set(text)))
+    """Whether ``text`` holds any right-to-left letter (bidi class R or AL): of the characters in
+    the blocks where those letters are (``RTL_BLOCKS``, a regex scan), each distinct one is looked
+    up once."""
+    return not text.isascii() and any(map(_is_rtl, set(RTL_BLOCKS.findall(text))))
 
 
 def mostly_rtl(text: str) -> bool:
