@@ -41,7 +41,9 @@ class LocalExecutor(LocalPipelineExecutor):
     process, as datatrove does, but without its ``multiprocess.Manager``. That manager is a server
     process, forked to hold the queue of free local ranks that only a pool of workers needs; while
     it lives, every page of this process that a task writes to is first copied (copy-on-write
-    after the fork), and starting and stopping it costs about 25 ms a stage."""
+    after the fork), and starting and stopping it costs about 25 ms a stage. The one-worker path
+    below is datatrove 0.10's ``LocalPipelineExecutor.run`` (the version pyproject pins) with a
+    plain queue in place of the manager's."""
 
     def run(self):
         if self.workers != 1 or self.depends:

@@ -7,10 +7,12 @@ import os
 
 import multiprocess
 import pytest
+from datatrove.pipeline.base import PipelineStep
 
 from pipelines.executors import run_stages
 from pipelines.stages import Stage
 from schemas.config import ExecutorConfig
+from schemas.records import step_stats
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,10 +33,20 @@ def record_task(folder: str):
     return step
 
 
+class CountTasks(PipelineStep):
+    """Counts the tasks it runs in, so the merged stats.json shows every task's stats."""
+
+    name = "Task counter"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        self.stat_update("tasks")
+        yield from data or ()
+
+
 def run(tmp_path, workers: int, tasks: int = 3) -> dict[int, dict]:
     seen = tmp_path / "seen"
     seen.mkdir(exist_ok=True)
-    stage = Stage("probe", [record_task(str(seen))], tasks)
+    stage = Stage("probe", [record_task(str(seen)), CountTasks()], tasks)
     run_stages([stage], ExecutorConfig(kind="local", workers=workers), str(tmp_path / "job"), progress=False)
     return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in seen.glob("task-*.json")}
 
@@ -49,7 +61,7 @@ def test_one_worker_runs_tasks_here_without_a_manager_process(tmp_path):
     assert gc.get_freeze_count() == 0  # and back in it once the tasks are done
     logs = tmp_path / "job" / "_logs" / "probe"
     assert sorted(p.name for p in (logs / "completions").iterdir()) == ["00000", "00001", "00002"]
-    assert json.loads((logs / "stats.json").read_text()) is not None
+    assert step_stats(json.loads((logs / "stats.json").read_text()), "Task counter")["tasks"] == 3
     # a second run finds every task complete and runs none
     for path in (tmp_path / "seen").iterdir():
         path.unlink()

@@ -85,8 +85,9 @@ def ink_share(pix: pymupdf.Pixmap) -> float:
     """Share of (sampled) pixels that differ from the page background (their median grey), on
     the red channel of every ``INK_COARSE_STRIDE``-th pixel in each direction, or of every
     ``INK_STRIDE``-th when that share is under ``INK_FINE_UNDER``. The coarse grid is part of the
-    fine one, so a page the fine grid finds blank is under that bound on the coarse one too; a
-    page of text (1-5% ink) costs a quarter of the fine measure (0.36 ms a page in a job)."""
+    fine one, so a page the fine grid finds blank is under that bound on the coarse one too. Over
+    the 164 pages of shared/data/pdf (19 measured twice) this took 0.11 ms a page against 0.24 for
+    the fine grid alone, with the same blank decisions."""
     samples = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.h, pix.stride)
     red = samples[:, : pix.w * pix.n : pix.n]  # [h, w] one channel suffices
     share = _ink(red[::INK_COARSE_STRIDE, ::INK_COARSE_STRIDE])
@@ -188,8 +189,9 @@ class PdfPages(PipelineStep):
                         batch.append((self._page_doc(doc, 0, 1), "page_error", 0.0, None))
                         continue
                     held.append(pdf)
-                    for number in range(pdf.page_count):
-                        page_doc = self._page_doc(doc, number, pdf.page_count)
+                    count = pdf.page_count  # a call into MuPDF on every access
+                    for number in range(count):
+                        page_doc = self._page_doc(doc, number, count)
                         reason, spent, pending = self._timed(
                             page_doc, 0.0, self._render, pdf, number, page_doc
                         )

@@ -134,7 +134,7 @@ def pdf_document(data: bytes, pdf_id: str, source: str, extra: dict | None = Non
     if probe.repaired:
         metadata["pdf_repaired"] = True
     metadata |= extra or {}
-    opened = {OPEN_PDF: probe.document} if probe.document else {}
+    opened = {OPEN_PDF: probe.document} if probe.document is not None else {}
     media = [Media(id=pdf_id, type=MediaType.DOCUMENT, url=source, media_bytes=data, metadata=opened)]
     return Document(text="", id=pdf_id, media=media, metadata=metadata)
 
