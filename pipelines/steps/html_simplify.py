@@ -166,7 +166,8 @@ class _Walker:
                         self._link_chars += len(text.strip())
                 continue
             kind = kinds.get(tag)
-            if kind is None and tag[0] == "-" or kind == _DROP:  # "-comment", "-doctype", ...
+            # "-comment", "-doctype", ...; lexbor gives processing instructions (``<?pi?>`` in SVG) no tag
+            if kind is None and (not tag or tag[0] == "-") or kind == _DROP:
                 continue
             if kind == _BR:
                 buf.append(_BR_MARK)

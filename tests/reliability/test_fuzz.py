@@ -129,9 +129,45 @@ def open_tag(draw) -> str:
     return f"<{tag}" + "".join(f' {k}="{v}"' for k, v in attrs.items()) + ">"
 
 
+# markup that is not an element: lexbor gives some of it no tag at all (a processing instruction
+# inside <svg> has tag None, which once raised in the walker)
+ODD_MARKUP = st.sampled_from(
+    [
+        "<!-- a comment -->",
+        "<!-- unclosed comment",
+        "<!DOCTYPE html>",
+        "<!doctype html public '-//W3C//DTD HTML 4.01//EN'>",
+        "<?xml version='1.0' encoding='utf-8'?>",
+        "<?php echo 1; ?>",
+        "<svg><?pi target?></svg>",
+        "<math><?x?><mi>x</mi></math>",
+        "<![CDATA[ x < y ]]>",
+        "<svg><![CDATA[ text ]]></svg>",
+        "\x00",
+        "<p\x00>",
+        "<im\x00g src=a.jpg>",
+        "&#0;&#xD800;&#x110000;&amp",
+        "</>",
+        "<>",
+        "<a <b>",
+        "<p attr=\"unclosed>",
+        "<table><tr><td><table><td>",
+        "<select><option><p>",
+        "<template><p>inside</p></template>",
+        "<frameset><frame src=a.html>",
+    ]
+)
+# deep nesting, within and past the walker's depth limit
+NESTED = st.tuples(st.sampled_from(["div", "span", "b", "li", "td", "svg"]), st.integers(1, 3000)).map(
+    lambda t: f"<{t[0]}>" * t[1] + "deep text" + f"</{t[0]}>" * (t[1] // 2)
+)
 # a flat stream of tokens: opening and closing tags need not match, as on the real web
-TOKENS = st.one_of(open_tag(), st.sampled_from(TAGS).map(lambda t: f"</{t}>"), st.text(max_size=30))
+TOKENS = st.one_of(
+    open_tag(), st.sampled_from(TAGS).map(lambda t: f"</{t}>"), st.text(max_size=30), ODD_MARKUP, NESTED
+)
 HTML = st.lists(TOKENS, min_size=1, max_size=40).map("".join)
+# the same markup as bytes in an encoding the page may not declare, decoded as the reader does
+ENCODINGS = ["utf-8", "utf-16", "utf-16-be", "latin-1", "cp1252", "shift_jis", "koi8-r", "gb18030"]
 
 
 def check_extraction(html: str, url: str) -> None:
@@ -160,8 +196,21 @@ def _doc(text: str, url: str):
 @example(html="<base href='http://[::1'><img src='a.jpg'><p>text</p>", url="")
 @example(html="<img src='a.jpg'><p>text</p>", url="http://[::1/x")  # found: urljoin raised
 @example(html="<p>\x00\ud800 text</p>", url="https://example.com/")
+@example(html="<svg><?pi x?></svg><p>text</p>", url="https://example.com/")  # found: tag None
 def test_generated_html_is_extracted_or_dropped(html, url):
     check_extraction(html, url)
+
+
+@FUZZ
+@given(html=HTML, encoding=st.sampled_from(ENCODINGS), declared=st.sampled_from(ENCODINGS + ["", "x-bogus"]))
+def test_generated_html_in_odd_encodings_is_extracted_or_dropped(html, encoding, declared):
+    """Bytes in one encoding under a ``<meta charset>`` that may name another (or none, or nonsense),
+    decoded by the reader's charset detection, then extracted."""
+    from pipelines.steps.html_decode import decode_html
+
+    meta = f'<meta charset="{declared}">' if declared else ""
+    body = (meta + html).encode(encoding, errors="replace")
+    check_extraction(decode_html(body, None)[0], "https://example.com/")
 
 
 @FUZZ
