@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import time
 from collections import Counter
 
 import pytest
 from aiohttp import web
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipelines.fetch import FetchConfig, Fetcher, decode_image, fetch_all, is_failure_reason
 from synth.local_web import LocalWeb
@@ -171,6 +172,31 @@ def test_decode_resizes_orients_and_reencodes():
     assert (facts["width"], facts["height"]) == (100, 50)  # never upscaled
     assert Image.open(io.BytesIO(data)).mode == "RGBA"
     assert isinstance(decode_image(small, 512, "jpg"), tuple)  # alpha flattened for JPEG
+
+
+def _exif_block(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A little-endian TIFF EXIF block, IFD0 holding `entries` as (tag, type, count, 4 value bytes)."""
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI", *e[:3]) + e[3] for e in entries)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+
+
+@pytest.mark.timeout(60)
+def test_orientation_is_applied_when_the_exif_block_cannot_be_rewritten():
+    """Orientation 6 beside an ImageWidth stored as text: ImageOps.exif_transpose raises on it (it
+    writes the EXIF block back without the orientation); the pixels are still turned, and the
+    recorded sides match the pixels."""
+    orientation = (0x0112, 3, 1, struct.pack("<HH", 6, 0))
+    width_as_text = (0x0100, 2, 4, b"abc\x00")
+    image = Image.new("RGB", (400, 200), (200, 30, 30))
+    image.paste((0, 0, 255), (0, 0, 40, 40))  # a blue corner at the stored top left
+    body = encoded(image, "JPEG", exif=_exif_block([orientation, width_as_text]))
+    with pytest.raises(Exception):  # the file is what the test says it is
+        ImageOps.exif_transpose(Image.open(io.BytesIO(body)))
+    data, facts = decode_image(body, 512, "png")
+    out = Image.open(io.BytesIO(data)).convert("RGB")
+    assert out.size == (facts["width"], facts["height"]) == (200, 400)
+    assert (facts["original_width"], facts["original_height"]) == (200, 400)
+    assert out.getpixel((195, 5))[2] > 200  # orientation 6: the stored top left is now top right
 
 
 @pytest.mark.timeout(60)

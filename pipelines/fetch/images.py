@@ -13,7 +13,9 @@ import hashlib
 import io
 import warnings
 
-from PIL import Image, ImageOps
+from PIL import Image
+
+from filters.dedup.image_hash import UPRIGHT
 
 DEFAULT_PIXEL_LIMIT = 89_478_485  # Pillow's own default MAX_IMAGE_PIXELS
 # Downscaling filters. "box" is area averaging (what img2dataset's cv2.INTER_AREA does), about 3x
@@ -117,11 +119,14 @@ def _convert(
     if image.format == "JPEG" and target != (width, height):
         image.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale, still >= target
     image.load()
-    if orientation != 1:
+    if orientation in UPRIGHT:
+        # Turned here rather than with ImageOps.exif_transpose, which also rewrites the EXIF block
+        # and raises on an entry it cannot write back (an ImageWidth stored as text, say); the
+        # output carries no EXIF, so only the pixels need turning.
         try:
-            image = ImageOps.exif_transpose(image)
-        except Exception:
-            pass
+            image = image.transpose(UPRIGHT[orientation])
+        except Exception:  # the image stays as stored, and so do its recorded sides
+            orientation = 1
     image = _for_format(image, out_format)
     if orientation in _ROTATES:
         width, height = height, width
