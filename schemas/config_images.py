@@ -56,6 +56,13 @@ class FetchSettings(StrictModel):
         description="requests per second per host across the job (a host lives in one task); "
         "time queued behind the rate counts against deadline",
     )
+    max_crawl_delay_s: float = Field(
+        10.0,
+        ge=0,
+        description="a host whose robots.txt Crawl-delay (or Request-rate) is slower than per_host_rate is "
+        "paced at it, up to this many seconds between requests; hosts asking more are paced at this and "
+        "counted (crawl_delay_capped)",
+    )
     opt_out: str | None = Field(
         None,
         description="file (local or fsspec URL) of URLs or domains, one a line, whose images are never fetched",

@@ -5,6 +5,7 @@ the server's hit counters prove what was (not) requested. Timeouts are small: se
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from pipelines.fetch import (
     FAILURE_REASONS,
     FetchConfig,
+    Fetcher,
     OptOutList,
+    RobotsRules,
     fetch_all,
     is_failure_reason,
     noai_in,
@@ -113,6 +116,114 @@ def test_robots_of_a_redirect_target_apply():
         assert result.final_url == "http://target.example.com/b.jpg"
         assert server.hits[url] == 1 and server.hits[robots_url("target.example.com")] == 1
         assert server.hits["http://target.example.com/b.jpg"] == 0
+
+
+# RFC 9309, section 5.1 (the example file) and 5.2 (longest match), plus the wildcard cases the
+# standard library's RobotFileParser got wrong
+RFC_EXAMPLE = """User-Agent: *
+Disallow: *.gif$
+Disallow: /example/
+Allow: /publications/
+
+User-Agent: foobot
+Disallow:/
+Allow:/example/page.html
+Allow:/example/allowed.gif
+
+User-Agent: barbot
+User-Agent: bazbot
+Disallow: /example/page.html
+
+User-Agent: quxbot
+
+EOF
+"""
+LONGEST = "User-Agent: foobot\nAllow: /example/page/\nDisallow: /example/page/disallowed.gif\n"
+WILDCARDS = "User-agent: *\nDisallow: /*.jpg$\nDisallow: /img/\nAllow: /img/public/\nDisallow: /*?session=\n"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "text, agent, path, allowed",
+    [
+        (RFC_EXAMPLE, "foobot", "/example/page.html", True),
+        (RFC_EXAMPLE, "foobot", "/example/allowed.gif", True),
+        (RFC_EXAMPLE, "foobot", "/example/other.html", False),
+        (RFC_EXAMPLE, "foobot", "/publications/", False),  # foobot has its own group: "*" is not read
+        (RFC_EXAMPLE, "barbot", "/example/page.html", False),
+        (RFC_EXAMPLE, "bazbot", "/example/page.html", False),  # two user-agent lines, one group
+        (RFC_EXAMPLE, "bazbot", "/example/other.html", True),
+        (RFC_EXAMPLE, "quxbot", "/example/page.html", True),  # an empty group allows everything
+        (RFC_EXAMPLE, "vlmdata", "/pictures/a.gif", False),  # the "*" group: *.gif$
+        (RFC_EXAMPLE, "vlmdata", "/pictures/a.gif?x=1", True),  # $ anchors at the end
+        (RFC_EXAMPLE, "vlmdata", "/example/x.html", False),
+        (RFC_EXAMPLE, "vlmdata", "/publications/a.html", True),
+        (LONGEST, "foobot", "/example/page/", True),
+        (LONGEST, "foobot", "/example/page/disallowed.gif", False),  # the longer rule wins
+        (WILDCARDS, "vlmdata", "/a/b.jpg", False),  # RobotFileParser allowed it (no wildcards)
+        (WILDCARDS, "vlmdata", "/a/b.jpg.html", True),
+        (WILDCARDS, "vlmdata", "/img/public/a.png", True),  # RobotFileParser refused it (first match)
+        (WILDCARDS, "vlmdata", "/img/private/a.png", False),
+        (WILDCARDS, "vlmdata", "/img/public/a.jpg", True),  # /img/public/ (12 octets) beats /*.jpg$ (7)
+        (WILDCARDS, "vlmdata", "/page?session=1", False),
+    ],
+)
+def test_robots_rules_follow_rfc_9309(text, agent, path, allowed):
+    rules = RobotsRules.from_outcome(None, text.encode())
+    assert rules.allows(agent, f"https://example.com{path}") is allowed
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "text, delay",
+    [
+        ("User-agent: *\nCrawl-delay: 2\n", 2.0),
+        ("User-agent: vlmdata\nCrawl-delay: 0.5\n\nUser-agent: *\nCrawl-delay: 30\n", 0.5),  # our group
+        ("User-agent: otherbot\nCrawl-delay: 30\n", None),
+        ("User-agent: *\nRequest-rate: 1/5\n", 5.0),
+        ("User-agent: *\nCrawl-delay: 1\nRequest-rate: 1/4\n", 4.0),  # the slower of the two
+        ("User-agent: *\nCrawl-delay: soon\n", None),
+        ("User-agent: *\nDisallow: /x\n", None),
+    ],
+)
+def test_crawl_delay_is_read_for_our_group(text, delay):
+    assert RobotsRules.from_outcome(None, text.encode()).delay("vlmdata") == delay
+
+
+@pytest.mark.timeout(60)
+def test_crawl_delay_paces_a_host_and_is_capped():
+    """One host asks 0.25 s between requests, one asks an hour (paced at the 0.3 s cap and counted
+    capped), one asks less than our own rate (our rate holds), one asks nothing."""
+    robots = {
+        "slow.example.com": "User-agent: *\nCrawl-delay: 0.25\n",
+        "greedy.example.com": "User-agent: *\nCrawl-delay: 3600\n",
+        "fast.example.com": "User-agent: *\nCrawl-delay: 0.01\n",
+        "*": "User-agent: *\nDisallow: /secret/\n",
+    }
+    n = 5
+    with LocalWeb(robots=robots) as server:
+        hosts = ("slow.example.com", "greedy.example.com", "fast.example.com", "plain.example.com")
+        urls = [server.url(host, f"/{i}.jpg") for host in hosts for i in range(n)]
+        cfg = config(server, per_host_rate=20.0, max_crawl_delay=0.3, per_host=8)
+
+        async def run():
+            async with Fetcher(cfg) as fetcher:
+                results = await fetcher.fetch_many(urls)
+                return results, fetcher.crawl_delays
+
+        results, delays = asyncio.run(run())
+        assert all(r.ok for r in results)
+        assert delays == {"slow.example.com": (0.25, 0.25), "greedy.example.com": (3600.0, 0.3)}
+        for host, interval in [
+            ("slow.example.com", 0.25),
+            ("greedy.example.com", 0.3),
+            ("fast.example.com", 0.05),
+        ]:
+            times = [t for t, url in server.arrivals if url.split("/")[2] == host and "robots" not in url]
+            assert len(times) == n
+            assert times[-1] - times[0] >= (n - 1) * interval * 0.8, host
+        plain = [t for t, url in server.arrivals if url.split("/")[2] == "plain.example.com"]
+        assert plain[-1] - plain[0] < (n - 1) * 0.25  # a host asking nothing is paced at our rate only
 
 
 # --- X-Robots-Tag --------------------------------------------------------------------------------

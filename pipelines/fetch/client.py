@@ -66,6 +66,9 @@ class FetchConfig:
     dns_ttl: float = 300.0
     respect_robots: bool = True  # consult each host's robots.txt (fetched once per origin)
     per_host_rate: float | None = None  # requests per second per host; None: only `per_host` bounds it
+    # a host's robots.txt Crawl-delay (or Request-rate) slower than `per_host_rate` paces that host,
+    # up to this many seconds between requests; a host asking more is paced at this and counted
+    max_crawl_delay: float = 10.0
     opt_out: OptOutList | None = None  # URLs and domains never requested (reason opt_out)
 
 
@@ -159,6 +162,8 @@ class Fetcher:
         self._pacer = HostPacer(self.config.per_host_rate)
         self._agent = product_token(self.config.user_agent)
         self._robots: dict[str, asyncio.Task[RobotsRules]] = {}  # origin -> its rules, fetched once
+        # host -> (seconds its robots.txt asked between requests, seconds applied after the cap)
+        self.crawl_delays: dict[str, tuple[float, float]] = {}
         self._rng = random.Random()
 
     @property
@@ -224,11 +229,18 @@ class Fetcher:
         if task is None:
             task = self._robots[origin] = asyncio.get_running_loop().create_task(self._load_robots(origin))
         rules = await asyncio.shield(task)  # a waiter's deadline must not cancel the shared fetch
-        return None if rules.allows(self.config.user_agent, str(url)) else rules.refusal()
+        return None if rules.allows(self._agent, str(url)) else rules.refusal()
 
     async def _load_robots(self, origin: str) -> RobotsRules:
         result = await self.fetch(f"{origin}/robots.txt", for_robots=True)
-        return RobotsRules.from_outcome(result.failure, result.body)
+        rules = RobotsRules.from_outcome(result.failure, result.body)
+        asked = rules.delay(self._agent)
+        if asked is not None and asked > self._pacer.interval:
+            host = URL(origin).host or ""
+            applied = min(asked, self.config.max_crawl_delay)
+            self._pacer.slow_down(host, applied)
+            self.crawl_delays[host] = (asked, max(applied, self._pacer.interval))
+        return rules
 
     async def _follow(self, result: FetchResult, for_robots: bool = False) -> None:
         """Fill `result` by following redirects and retrying, each hop checked again."""

@@ -1,11 +1,14 @@
 """What site owners ask of a fetcher, as small pieces `client.Fetcher` consults per request.
 
 * `OptOutList`: the run's opt-out file (URLs or domains); a match is refused before any request.
-* `RobotsRules`: one host's robots.txt for our user agent (urllib.robotparser), with RFC 9309's
-  rules for a robots.txt that is missing (4xx: allow all) or unreachable (5xx, network errors:
-  disallow all).
+* `RobotsRules`: one host's robots.txt for our user agent, parsed by Protego (RFC 9309: ``*`` and
+  ``$`` wildcards, the longest matching rule wins, Allow wins a tie; also ``Crawl-delay`` and
+  ``Request-rate``), with RFC 9309's rules for a robots.txt that is missing (4xx: allow all) or
+  unreachable (5xx, network errors: disallow all). The standard library's `RobotFileParser` knows
+  no wildcards and takes the first matching rule, so ``Disallow: /*.jpg$`` allowed every JPEG.
 * `noai_in`: whether ``X-Robots-Tag`` headers opt a response out of AI use.
-* `HostPacer`: a minimum interval between requests to one host (``per_host_rate``).
+* `HostPacer`: a minimum interval between requests to one host (``per_host_rate``, or the host's
+  own ``Crawl-delay`` when that is slower).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
 import fsspec
+from protego import Protego
 
 from pipelines.fetch.reasons import HTTP_REASON
 
@@ -111,13 +114,7 @@ class RobotsRules:
     def __init__(self, verdict: str, text: str = "", failure: str | None = None) -> None:
         self.verdict = verdict
         self.failure = failure  # why the fetch of robots.txt failed, if it did
-        self._parser = RobotFileParser()
-        if verdict == "parsed":
-            self._parser.parse(text.splitlines())
-        elif verdict == "missing":
-            self._parser.allow_all = True
-        else:
-            self._parser.disallow_all = True
+        self._parser = Protego.parse(text) if verdict == "parsed" else None
 
     @classmethod
     def from_outcome(cls, failure: str | None, body: bytes | None) -> RobotsRules:
@@ -135,8 +132,23 @@ class RobotsRules:
         address failure (``refused_address``, ``dns``) when that is why robots.txt was unreachable."""
         return self.failure if self.failure in ADDRESS_REASONS else "robots"
 
-    def allows(self, user_agent: str, url: str) -> bool:
-        return self._parser.can_fetch(user_agent, url)
+    def allows(self, agent: str, url: str) -> bool:
+        """Whether product token `agent` (see `product_token`) may fetch `url`."""
+        if self._parser is None:
+            return self.verdict == "missing"
+        return self._parser.can_fetch(url, agent)
+
+    def delay(self, agent: str) -> float | None:
+        """Seconds the host asks between our requests (``Crawl-delay``, or ``Request-rate: n/s``
+        as s/n seconds; the slower of the two), or None when it asks nothing."""
+        if self._parser is None:
+            return None
+        asked = [self._parser.crawl_delay(agent)]
+        rate = self._parser.request_rate(agent)
+        if rate is not None and rate.requests > 0:
+            asked.append(rate.seconds / rate.requests)
+        asked = [float(a) for a in asked if a is not None and float(a) > 0]
+        return max(asked) if asked else None
 
 
 # --- X-Robots-Tag --------------------------------------------------------------------------------
@@ -166,21 +178,32 @@ def noai_in(values: Iterable[str], agent: str) -> bool:
 
 
 class HostPacer:
-    """Spaces requests to one host at least ``1 / rate`` seconds apart (None or 0: no limit).
+    """Spaces requests to one host at least ``1 / rate`` seconds apart (None or 0: no limit), or
+    further apart for a host that asked for more (`slow_down`, from its ``Crawl-delay``).
 
     Each request books the next free send time of its host, so waiters go out in arrival order
-    and N requests take at least (N - 1) / rate seconds; other hosts are not held up.
+    and N requests take at least (N - 1) * interval seconds; other hosts are not held up.
     """
 
     def __init__(self, rate: float | None) -> None:
         self.interval = 1.0 / rate if rate else 0.0
+        self._host_interval: dict[str, float] = {}  # hosts that asked for more than `interval`
         self._next: dict[str, float] = {}
 
+    def slow_down(self, host: str, seconds: float) -> None:
+        """Space `host`'s requests at least `seconds` apart from now on (never faster than the rate)."""
+        if seconds > self.interval:
+            self._host_interval[host] = seconds
+
+    def interval_for(self, host: str) -> float:
+        return self._host_interval.get(host, self.interval)
+
     async def wait(self, host: str) -> None:
-        if not self.interval:
+        interval = self._host_interval.get(host, self.interval)
+        if not interval:
             return
         now = time.monotonic()
         start = max(now, self._next.get(host, now))
-        self._next[host] = start + self.interval
+        self._next[host] = start + interval
         if start > now:
             await asyncio.sleep(start - now)

@@ -12,7 +12,9 @@
    resized on a small thread pool beside the event loop, and one row per URL goes to
    ``_stage/fetched/<p:05d>.parquet``: the image bytes and facts, or the failure reason. Stats:
    ``fetched_ok`` and ``failed_<reason>`` (reasons: ``pipelines.fetch.reasons``), plus
-   ``robots_<verdict>`` per host whose robots.txt was consulted.
+   ``robots_<verdict>`` per host whose robots.txt was consulted, ``crawl_delay_hosts`` (hosts
+   whose ``Crawl-delay`` paced them slower than ``per_host_rate``) and ``crawl_delay_capped``
+   (hosts that asked for more than ``max_crawl_delay_s``, paced at the cap).
 3. ``JoinImages`` (first step of stage ``join``): streams staged documents, looks each image URL
    up in its partition's fetched table, puts the bytes into ``Media.media_bytes`` and the facts
    into ``Media.metadata``, and removes the image nodes whose fetch failed (opted-out images
@@ -89,6 +91,7 @@ def fetch_config(settings: FetchSettings) -> FetchConfig:
         user_agent=settings.user_agent,
         respect_robots=settings.respect_robots,
         per_host_rate=settings.per_host_rate,
+        max_crawl_delay=settings.max_crawl_delay_s,
     )  # the opt-out list is read where the task runs (`task_fetch_config`): the file may be remote
 
 
@@ -190,7 +193,8 @@ class FetchImages(PipelineStep):
         self, urls: Sequence[str], config: FetchConfig, write: Callable[[list[dict[str, Any]]], None]
     ) -> dict[str, int]:
         """Fetch and decode `urls` with one fetcher, calling `write` with every `batch_size` rows
-        (in completion order); returns how many hosts' robots.txt gave each verdict."""
+        (in completion order); returns the robots.txt counters: hosts per verdict
+        (``robots_<verdict>``), hosts paced by their Crawl-delay and those capped."""
         batch_size = self.settings.batch_size
         rows: list[dict[str, Any]] = []
         window = asyncio.Semaphore(batch_size)  # URLs in flight, bodies and decoded images included
@@ -229,7 +233,11 @@ class FetchImages(PipelineStep):
                     raise errors[0]
                 verdicts: dict[str, int] = {}
                 for rules in fetcher.robots.values():
-                    verdicts[rules.verdict] = verdicts.get(rules.verdict, 0) + 1
+                    verdicts[f"robots_{rules.verdict}"] = verdicts.get(f"robots_{rules.verdict}", 0) + 1
+                if fetcher.crawl_delays:
+                    verdicts["crawl_delay_hosts"] = len(fetcher.crawl_delays)
+                    capped = sum(asked > config.max_crawl_delay for asked, _ in fetcher.crawl_delays.values())
+                    verdicts["crawl_delay_capped"] = capped
         if rows:
             write(rows)
         return verdicts
@@ -252,8 +260,8 @@ class FetchImages(PipelineStep):
 
             with self.track_time():
                 verdicts = asyncio.run(self.fetch_rows(urls, config, write)) if urls else {}
-            for verdict, hosts in verdicts.items():
-                self.stat_update(f"robots_{verdict}", value=hosts)
+            for counter, hosts in verdicts.items():
+                self.stat_update(counter, value=hosts)
             if not urls:
                 out.write_table(FETCHED_SCHEMA.empty_table())
         return

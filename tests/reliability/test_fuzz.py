@@ -150,7 +150,7 @@ ODD_MARKUP = st.sampled_from(
         "</>",
         "<>",
         "<a <b>",
-        "<p attr=\"unclosed>",
+        '<p attr="unclosed>',
         "<table><tr><td><table><td>",
         "<select><option><p>",
         "<template><p>inside</p></template>",
