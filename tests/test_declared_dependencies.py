@@ -9,9 +9,9 @@ import ast
 import importlib.metadata as md
 import re
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 from tests.helpers import REPO
 

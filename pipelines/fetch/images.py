@@ -13,7 +13,7 @@ import hashlib
 import io
 import warnings
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from filters.dedup.image_hash import UPRIGHT
 
