@@ -135,6 +135,14 @@ def peer_python() -> Path:
     return python
 
 
+def peer_versions(python: Path) -> dict[str, str]:
+    """imagededup's version (and its Pillow's) in its own virtual environment."""
+    code = "import importlib.metadata as m; print(m.version('imagededup'), m.version('pillow'))"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    imagededup, pillow = done.stdout.split()
+    return {"imagededup (peer venv)": imagededup, "pillow (peer venv)": pillow}
+
+
 def run_peer(python: Path, files: list[Path]) -> tuple[float, list[int | None]]:
     done = subprocess.run(
         [python, "-c", PEER_SCRIPT], input=json.dumps([str(f) for f in files]), capture_output=True, text=True
@@ -211,6 +219,8 @@ def print_distances(signatures: list[Signature], labels: list[int], notes: list[
 
 
 def main() -> None:
+    from results import emit
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -229,6 +239,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", help="where to write the images (default: a temp dir under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
+    )
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_dedup-", dir="/tmp"))
     try:
@@ -331,7 +344,12 @@ def main() -> None:
             "images": len(files),
         }
         text_result |= {"ngram": args.ngram, "bands": args.bands, "rows": args.rows, "docs": len(texts)}
-        print("RESULT " + json.dumps({"text": text_result, "image": image_result}))
+        emit(
+            "bench_dedup",
+            {"text": text_result, "image": image_result},
+            ["datatrove", "pillow", "numpy", "scipy"],
+            peer_versions(python),
+        )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

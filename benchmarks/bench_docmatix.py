@@ -28,7 +28,6 @@ Imports only the standard library, numpy, torch, transformers and our two stdlib
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import sys
@@ -290,6 +289,8 @@ def run(bench: Bench) -> dict:
 
 
 def main() -> None:
+    from results import emit
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, help="requests, one page each (default 128; --tiny: 4)")
     parser.add_argument("--batch", type=int, help="requests per generate call (default 32; --tiny: 4)")
@@ -303,6 +304,9 @@ def main() -> None:
         "--tiny", action="store_true", help="CPU smoke run: tiny Llama, 4 prompts, 8 new tokens"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
+    )
     args = parser.parse_args()
     small = args.tiny
     bench = Bench(
@@ -313,7 +317,8 @@ def main() -> None:
         tiny=small,
         seed=args.seed,
     )
-    print("RESULT " + json.dumps(run(bench)), flush=True)
+    name = "bench_docmatix-tiny" if small else "bench_docmatix"
+    emit(name, run(bench), ["torch", "transformers"])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """PDF page throughput: the ``pdf_ocr`` job against a bare pymupdf render-and-encode loop, side by side.
 
-Input: the readable PDFs of ``../shared/data/pdf`` (those ``probe_pdf`` accepts: the encrypted
+Input: the readable PDFs of ``pdf/`` in the test data (``VLMDATA_TEST_DATA``, default ``../shared/data``;
+those ``probe_pdf`` accepts: the encrypted
 and the damaged file are left out, as the job would drop them anyway), copied ``--copies`` times
 into a temp dir (``copy-NN/<name>.pdf``) so that one run lasts about 5-8 s. ``pages`` is the
 page count of all copies; both sides render every one of them. Each run is timed by wall clock:
@@ -31,6 +32,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -46,7 +48,10 @@ from pipelines.steps.pdf_reader import probe_pdf
 from schemas.config import load_config
 from schemas.config_pdf import PdfOcrConfig
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pdf"
+DATA = (
+    Path(os.environ.get("VLMDATA_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    / "pdf"
+)
 
 
 def readable_pdfs(data: Path = DATA) -> list[Path]:
@@ -102,6 +107,8 @@ def kept_pages(cfg: PdfOcrConfig) -> int:
 
 
 def main() -> None:
+    from results import emit
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3, help="copies of the PDF set (run length)")
     parser.add_argument(
@@ -109,6 +116,9 @@ def main() -> None:
     )
     parser.add_argument("--workdir", help="where to copy and write (default: a temp dir under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
+    )
     parser.add_argument("--profile", help="write a cProfile of one more job run to this file")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_pdf-", dir="/tmp"))
@@ -143,7 +153,7 @@ def main() -> None:
             "round_ratios": [round(r, 3) for r in rounds],
             "pages": pages,
         }
-        print("RESULT " + json.dumps(result))
+        emit("bench_pdf", result, ["pymupdf", "pillow", "datatrove"])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -153,6 +153,8 @@ def run_peer(staged: Path, out: Path, max_bytes: int, max_samples: int) -> float
 
 
 def main() -> None:
+    from results import emit
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0, help="GB of staged samples to write")
     parser.add_argument("--workdir", help="where to stage and write (default: a temp dir under /tmp)")
@@ -161,6 +163,9 @@ def main() -> None:
     parser.add_argument("--shard-mb", type=float, default=256, help="shards.max_bytes in MB")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (job, peer, job); best counts")
     parser.add_argument("--max-samples", type=int, default=10_000, help="shards.max_samples")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
+    )
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_shards-", dir="/tmp"))
     work.mkdir(parents=True, exist_ok=True)
@@ -201,7 +206,7 @@ def main() -> None:
             "ratio": round(speed[0] / speed[1], 3),
             "gb": args.gb,
         }
-        print("RESULT " + json.dumps(result))
+        emit("bench_shards", result, ["datatrove", "pyarrow", "webdataset"])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

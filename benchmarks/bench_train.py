@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=8, help="DataLoader workers")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test: 3 steps of a tiny model")
     parser.add_argument("--work-dir", help="keep shards and checkpoints here (default: a temp folder)")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
+    )
     args = parser.parse_args(argv)
     size = TINY if args.tiny else FULL
     if args.tiny:
@@ -272,7 +275,9 @@ def main(argv: list[str] | None = None) -> dict:
         "final_loss": round(history[-1]["loss"], 4),
         "skipped": history[-1].get("skipped", {}),
     }
-    print("RESULT " + json.dumps(result))
+    from results import emit
+
+    emit("bench_train-tiny" if args.tiny else "bench_train", result, ["torch", "transformers"])
     return result
 
 

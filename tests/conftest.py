@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from pipelines.staging import stage_documents
 from synth.documents import make_documents
+from tests import corpora
 from tests.warc_fixtures import build_warc
 
 
@@ -32,3 +34,60 @@ def built(tmp_path) -> Path:
     build_warc(folder / "built.warc", compress=False)
     build_warc(folder / "built.warc.gz", compress=True)
     return folder
+
+
+# --- real-world corpora and allowed skips (tests/corpora.py) ----------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "corpus(name, ...): the test reads a real-world corpus of VLMDATA_TEST_DATA (tests/corpora.py)",
+    )
+
+
+def pytest_runtest_setup(item):
+    for marker in item.iter_markers("corpus"):
+        for name in marker.args:
+            corpora.require(name)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _STATE.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line for the skips: those that need a missing corpus, then the other allowed ones."""
+    corpus = [reason for _, reason in _STATE if reason.startswith(corpora.SKIP_PREFIX)]
+    other = Counter(reason for _, reason in _STATE if not reason.startswith(corpora.SKIP_PREFIX))
+    parts = []
+    if corpus:
+        names = ", ".join(sorted({reason.split("'")[1] for reason in corpus}))
+        parts.append(
+            f"{len(corpus)} need the real-world corpora {names}, not found under {corpora.DATA} "
+            "(set VLMDATA_TEST_DATA)"
+        )
+    if other:
+        parts.append(
+            f"{sum(other.values())} allowed: " + "; ".join(f"{r} ({n})" for r, n in sorted(other.items()))
+        )
+    if parts:
+        terminalreporter.write_line(f"vlmdata: {len(_STATE)} skipped: " + " | ".join(parts), yellow=True)
+    for nodeid, reason in _unlisted():
+        terminalreporter.write_line(
+            f"vlmdata: skip not allowed by tests/corpora.py: {nodeid}: {reason}", red=True
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _unlisted() and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def _unlisted() -> list[tuple[str, str]]:
+    return [(nodeid, reason) for nodeid, reason in _STATE if not corpora.allowed_skip(reason)]
+
+
+_STATE: list[tuple[str, str]] = []  # (test, skip reason) of this session

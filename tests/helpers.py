@@ -10,7 +10,6 @@ from pipelines.pack import build_pack
 from schemas.config import PackConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def pack(input_dir: Path, out: Path, kind: str, dataset: str = "ds", *overrides: str) -> Path:

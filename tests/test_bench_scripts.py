@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _result(script: str, *args: str, timeout: int = 240) -> dict:
+def _result(script: str, *args: str, timeout: int = 240, results: Path | None = None) -> dict:
+    """The RESULT of a benchmark run; its traced record goes to `results` (or nowhere), never into
+    the checkout's benchmarks/results/."""
+    env = {**os.environ, "VLMDATA_BENCH_RESULTS": str(results)} if results else None
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), *args],
+        [sys.executable, str(REPO / "benchmarks" / script), *args, *([] if results else ["--no-save"])],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=REPO,
+        env=env,
     )
     assert proc.returncode == 0, f"{script} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -27,8 +32,12 @@ def _result(script: str, *args: str, timeout: int = 240) -> dict:
 
 
 @pytest.mark.slow  # importing torch + transformers alone takes ~15 s on two shared cores
-def test_bench_docmatix_tiny() -> None:
-    result = _result("bench_docmatix.py", "--tiny")
+def test_bench_docmatix_tiny(tmp_path) -> None:
+    result = _result("bench_docmatix.py", "--tiny", results=tmp_path)
+    record = json.loads((tmp_path / "bench_docmatix-tiny.json").read_text())  # traced: what ran where
+    assert record["result"] == result and record["cpus"] == os.cpu_count() and record["date"]
+    assert record["versions"]["torch"] and record["versions"]["transformers"] and record["commit"]
+    assert record["command"][:2] == ["bench_docmatix.py", "--tiny"]
     assert {"output_tokens_s", "requests_s", "gpu"} <= result.keys()
     assert result["gpu"] == "cpu"
     assert result["output_tokens_s"] > 0 and result["requests_s"] > 0

@@ -18,8 +18,7 @@ from pipelines.steps.pairs_reader import PairsTableReader, WarcPairs, table_form
 from pipelines.steps.warc_reader import WarcReader
 from schemas.config_pairs import CaptionFilterConfig, PairsTableConfig
 from schemas.records import stat_total
-from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import SHARED_DATA
+from synth.warc_pack import demo_web_pages, pack_pages
 
 
 def counts(step):
@@ -183,7 +182,7 @@ def test_missing_column_names_the_option(tmp_path):
 
 
 def test_warc_pages_yield_pairs_with_their_alt_texts(tmp_path):
-    pages = shared_web_pages(SHARED_DATA / "web")[:12]
+    pages = demo_web_pages()[:12]
     pack_pages([(url, body) for _, url, body in pages], tmp_path / "p.warc.gz")
     extracted = list(HtmlExtractor().run(WarcReader(str(tmp_path)).run(None, 0, 1)))
     expected = [

@@ -9,6 +9,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.jobs import JOBS
 from schemas.config import describe_options
+from tests import corpora
 
 
 def vlmdata(*args, timeout=120):
@@ -81,11 +82,10 @@ def test_failed_stage_names_stage_and_logs(staged, tmp_path, capsys):
     assert "stage write_shards failed" in err and f"{tmp_path / 'out'}/x/_logs/write_shards/logs" in err
 
 
+@pytest.mark.corpus("web")
 def test_inspect_html_on_a_real_page(tmp_path):
-    from tests.helpers import SHARED_DATA
-
-    page = SHARED_DATA / "web/html/adac.de.kindersitze.html"
-    urls = SHARED_DATA / "web/pages.json"
+    page = corpora.require("web") / "html/adac.de.kindersitze.html"
+    urls = corpora.require("web") / "pages.json"
     raw = vlmdata("inspect-html", str(page), "--urls", str(urls), "--raw")
     filtered = vlmdata("inspect-html", str(page), "--urls", str(urls))
     assert raw.returncode == 0 and filtered.returncode == 0, raw.stderr[-2000:]

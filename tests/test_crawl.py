@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,8 +18,7 @@ from schemas.config import ConfigError, load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from synth.local_web import LocalWeb
-from synth.warc_pack import shared_web_pages
-from tests.helpers import SHARED_DATA
+from synth.warc_pack import demo_web_pages
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,13 +57,12 @@ def extracted_urls(dataset):
 
 
 def test_pages_are_crawled_once_archived_and_extracted_from_the_archive(tmp_path):
-    pages = shared_web_pages(SHARED_DATA / "web")[:12]
-    ok = [url for _, url, _ in pages[:10]]
+    pages = list({url: body for _, url, body in demo_web_pages()}.items())  # distinct URLs
+    ok = [url for url, _ in pages[:10]]
     gone = "https://gone.example/missing.html"
-    private_host = urlsplit(pages[10][1]).hostname
-    private = pages[10][1]
-    robots = {private_host: "User-agent: *\nDisallow: /\n"}
-    served = {url: body for _, url, body in pages}
+    private = "https://private.example/closed/page.html"  # a host whose robots.txt refuses us
+    robots = {"private.example": "User-agent: *\nDisallow: /\n"}
+    served = {**dict(pages[:10]), private: pages[10][1]}
     with LocalWeb(rules=[("gone.example/*", "404")], robots=robots, pages=served) as web:
         url_list = tmp_path / "pages.txt"
         url_list.write_text("# pages to crawl\n\n" + "\n".join([*ok, gone, private, ok[0]]) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import random
 from math import comb
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from PIL import Image
 
 from filters.dedup import MinHasher, band_keys, hamming, normalize_text, paragraph_key, phash, sha256_hex
 from filters.dedup.image_hash import BLOCKS_FOR_DISTANCE, _band_layout
+from tests import corpora
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "pillow"
+IMAGES = corpora.path("pillow")
 
 ARTICLE = (
     "The city council of Bremen approved a new bridge over the river on Tuesday after months of "
@@ -107,11 +107,13 @@ def test_paragraph_key() -> None:
 # ---------------------------------------------------------------- images
 
 
+@pytest.mark.corpus("pillow")
 def test_phash_matches_imagededup_and_is_stable() -> None:
     # imagededup 0.3.3's PHash().encode_image gives "8c977c0983cf9e8d" for this file
     assert phash((IMAGES / "hopper.jpg").read_bytes()) == 0x8C977C0983CF9E8D
 
 
+@pytest.mark.corpus("pillow")
 def test_phash_same_image_reencoded_or_resized_is_close() -> None:
     image = Image.open(IMAGES / "flower.jpg").convert("RGB")
     h = phash(jpeg(image, 95))
@@ -123,6 +125,7 @@ def test_phash_same_image_reencoded_or_resized_is_close() -> None:
     assert hamming(h, phash(png.getvalue())) <= 4
 
 
+@pytest.mark.corpus("pillow")
 def test_phash_different_images_are_far() -> None:
     names = ["hopper.jpg", "flower.jpg", "flower2.jpg"]
     hashes = [phash((IMAGES / name).read_bytes()) for name in names]
@@ -131,6 +134,7 @@ def test_phash_different_images_are_far() -> None:
             assert hamming(hashes[i], hashes[j]) > 16, (names[i], names[j])
 
 
+@pytest.mark.corpus("pillow")
 @pytest.mark.parametrize(
     ("orientation", "transpose"),
     [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_270), (8, Image.Transpose.ROTATE_90)]
@@ -155,12 +159,14 @@ def test_phash_undecodable_bytes_raise_value_error(data: bytes) -> None:
         phash(data)
 
 
+@pytest.mark.corpus("pillow")
 def test_phash_truncated_file_raises_value_error() -> None:
     data = (IMAGES / "flower.jpg").read_bytes()
     with pytest.raises(ValueError, match="truncated"):
         phash(data[: len(data) // 2])
 
 
+@pytest.mark.corpus("pillow")
 def test_phash_other_modes() -> None:
     for name in ["hopper.bmp", "1_trns.png", "16_bit_binary_pgm.tiff", "hopper.webp"]:
         if (IMAGES / name).exists():
@@ -221,6 +227,7 @@ def test_band_keys_unsupported_distance() -> None:
         band_keys(0, 40)
 
 
+@pytest.mark.corpus("pillow")
 def test_phash_bits_are_balanced() -> None:
     # 63 AC coefficients against their median: 32 set, plus the DC bit
     h = phash((IMAGES / "hopper.jpg").read_bytes())

@@ -14,18 +14,15 @@ from PIL import Image
 
 from filters.faces import FaceBlur, blur_regions
 from schemas.config_governance import FaceBlurConfig
+from tests import corpora
 from tests.dedup_fixtures import document, jpeg, paragraph
-from tests.helpers import SHARED_DATA
 
-PILLOW = SHARED_DATA / "images" / "pillow"
+PILLOW = corpora.path("pillow")
 DATE = "2021-01-01T00:00:00Z"
 
 
 def needs(name: str) -> bytes:
-    path = PILLOW / name
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    return path.read_bytes()
+    return (corpora.require("pillow") / name).read_bytes()
 
 
 def pixels(data: bytes) -> np.ndarray:
@@ -33,6 +30,7 @@ def pixels(data: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
+@pytest.mark.corpus("pillow")
 def test_faces_blurred_and_recorded():
     hopper = needs("hopper_gray.jpg")  # 128x128 grey portrait; the detector finds FACE_FEMALE ~0.52
     padded = needs("imageops_pad_h_1.jpg")  # the portrait padded into a wider image
@@ -89,6 +87,7 @@ def test_blur_regions_clips_to_the_image():
     assert out.getpixel((30, 20)) not in ((0, 0, 0), (255, 255, 255))  # the edge is smeared
 
 
+@pytest.mark.corpus("pillow")
 def test_speed():
     hopper = needs("hopper_gray.jpg")
     images = {f"http://i/{i}.jpg": hopper for i in range(32)}

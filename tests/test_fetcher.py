@@ -18,10 +18,10 @@ from PIL import Image, ImageOps
 
 from pipelines.fetch import FetchConfig, Fetcher, decode_image, fetch_all, is_failure_reason
 from synth.local_web import LocalWeb
+from tests import corpora
 from tests.fetch_fixtures import config, tiny_server
-from tests.helpers import SHARED_DATA
 
-PILLOW_IMAGES = SHARED_DATA / "images" / "pillow"
+PILLOW_IMAGES = corpora.path("pillow")
 REASONS = {"not_an_image", "decode_error", "bomb"}
 
 
@@ -211,12 +211,11 @@ def test_decode_reasons():
     assert decode_image(jpeg[: len(jpeg) // 2], 512) == "decode_error"
 
 
+@pytest.mark.corpus("pillow")
 @pytest.mark.timeout(240)
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the corrupt files it is fed
 def test_pillow_corpus_each_file_gives_bytes_or_a_reason():
     files = sorted(path for path in PILLOW_IMAGES.iterdir() if path.is_file())
-    if not files:
-        pytest.skip(f"{PILLOW_IMAGES}: no files")
     start = time.monotonic()
     outcomes: Counter[str] = Counter()
     for path in files:
@@ -233,6 +232,7 @@ def test_pillow_corpus_each_file_gives_bytes_or_a_reason():
     assert time.monotonic() - start < 200
 
 
+@pytest.mark.corpus("pillow")
 @pytest.mark.timeout(240)
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_pillow_corpus_served_through_the_local_web_each_file_kept_or_given_a_reason():
@@ -240,8 +240,6 @@ def test_pillow_corpus_served_through_the_local_web_each_file_kept_or_given_a_re
     fetched from the local web and decoded as the fetch stage does: each one ends as an image or
     with one reason, and nothing escapes as an exception."""
     files = sorted(path for path in PILLOW_IMAGES.iterdir() if path.is_file())
-    if not files:
-        pytest.skip(f"{PILLOW_IMAGES}: no files")
     served = {f"/pillow/{path.name}": path.read_bytes() for path in files}
     with LocalWeb(files=served) as server:
         urls = [server.url("images.example", path) for path in served]

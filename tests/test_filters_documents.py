@@ -21,8 +21,8 @@ from pipelines.steps.exclusions import ExclusionRecorder
 from schemas.config_interleaved import DocFilterConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
+from tests import corpora
 from tests.filter_helpers import FLAGGED, PERMISSIVE_TEXT_RULES, TEXT_RULES, run_step
-from tests.helpers import SHARED_DATA
 from tests.test_filters_text_stats import LANGS, MORE_SENTENCES, SENTENCES
 
 PERMISSIVE = dict(min_images=0, max_images=1000, **PERMISSIVE_TEXT_RULES)
@@ -178,10 +178,12 @@ _SPACE = re.compile(r"\s+")
 def real_page_documents() -> list[Document]:
     """The 110 real pages as crude interleaved documents: one text node per p/h1-h3/li element,
     one image node per img, in page order."""
-    pages = json.loads((SHARED_DATA / "web" / "pages.json").read_text())
+    pages = json.loads((corpora.require("web") / "pages.json").read_text())
     docs = []
     for name, info in sorted(pages.items()):
-        tree = LexborHTMLParser((SHARED_DATA / "web" / "html" / name).read_bytes().decode("utf-8", "replace"))
+        tree = LexborHTMLParser(
+            (corpora.require("web") / "html" / name).read_bytes().decode("utf-8", "replace")
+        )
         nodes, media = [], []
         for element in tree.css("p, h1, h2, h3, li, img"):
             if element.tag == "img":
@@ -195,6 +197,7 @@ def real_page_documents() -> list[Document]:
     return docs
 
 
+@pytest.mark.corpus("web")
 @pytest.mark.timeout(60)
 def test_real_pages_through_node_language_and_document_filters():
     docs = real_page_documents()

@@ -95,6 +95,7 @@ def test_filter_trusts_the_tagger_metadata():
     assert doc.metadata["filter_value"] == 0.8999
 
 
+@pytest.mark.corpus("web")
 @pytest.mark.timeout(60)
 def test_real_pages_split_into_german_english_and_french():
     identifier = LanguageIdentifier()

@@ -19,7 +19,7 @@ from filters.text_stats import (
     words,
 )
 from filters.wordlists import KINDS, load_wordlist
-from tests.helpers import SHARED_DATA
+from tests import corpora
 
 # Real sentences (one paragraph per language) shared by the filter tests.
 SENTENCES = {
@@ -63,7 +63,7 @@ def real_page_texts() -> dict[str, str]:
     """File name -> visible text of each real page of ``shared/data/web/html`` (crude: the body
     text without scripts and styles)."""
     texts = {}
-    for path in sorted(glob.glob(str(SHARED_DATA / "web" / "html" / "*.html"))):
+    for path in sorted(glob.glob(str(corpora.require("web") / "html" / "*.html"))):
         with open(path, "rb") as f:
             tree = LexborHTMLParser(f.read().decode("utf-8", "replace"))
         tree.strip_tags(["script", "style", "noscript"])
@@ -105,6 +105,7 @@ def test_char_ngram_repetition_follows_obelics():
         assert char_ngram_repetition(text) < 0.1, lang
 
 
+@pytest.mark.corpus("web")
 @pytest.mark.timeout(60)
 def test_char_ngram_repetition_numpy_path_matches_reference_on_real_pages():
     texts = [t for t in real_page_texts().values() if len(t) > 1000][:40]

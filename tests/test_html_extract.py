@@ -11,6 +11,7 @@ from pipelines.steps.html_extract import HtmlExtractor
 from pipelines.steps.html_images import image_source, parse_srcset
 from pipelines.steps.html_simplify import Extraction, extract_nodes
 from schemas.samples import nodes_to_text
+from tests import corpora
 
 URL = "https://news.example.org/2024/story.html"
 PROSE = (
@@ -275,9 +276,10 @@ MIN_MEAN_PAGE_RECALL = 0.91
 MIN_F1 = 0.90
 
 
+@pytest.mark.corpus("web")
 @pytest.mark.timeout(60)
 def test_real_pages_quality_floor():
-    pages = load_pages()
+    pages = load_pages(corpora.require("web"))
     assert len(pages) == 110
     total, recalls = Score(), []
     for item in pages:
@@ -293,9 +295,10 @@ def test_real_pages_quality_floor():
     )
 
 
+@pytest.mark.corpus("web")
 @pytest.mark.timeout(60)
 def test_every_real_page_extracts_through_the_step():
-    pages = load_pages()
+    pages = load_pages(corpora.require("web"))
     step = HtmlExtractor()
     out = list(step.run(document(item.html, item.name, item.url) for item in pages))
     stats = {key: value.total for key, value in step.stats.stats.items()}

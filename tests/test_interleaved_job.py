@@ -15,7 +15,7 @@ from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from schemas.samples import nodes_to_text
 from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import SHARED_DATA
+from tests import corpora
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -41,7 +41,7 @@ def staged_documents(dataset_dir):
 @pytest.fixture(scope="module")
 def web_job(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web110")
-    pages = shared_web_pages(SHARED_DATA / "web")
+    pages = shared_web_pages(corpora.require("web"))
     pack_pages([(url, body) for _, url, body in pages[0::2]], tmp / "a.warc.gz")
     pack_pages([(url, body) for _, url, body in pages[1::2]], tmp / "b.warc", gzip=False)
     cfg = run_job(tmp / "out", "dataset=web", f"warcs=[{tmp}/*.warc*]", "executor.tasks=2")
@@ -53,6 +53,7 @@ def normalise(text):
     return re.sub(r"\s+", " ", text).strip()
 
 
+@pytest.mark.corpus("web")
 def test_documents_are_consistent_and_carry_provenance(web_job):
     _, _, documents, _ = web_job
     assert documents
@@ -67,9 +68,10 @@ def test_documents_are_consistent_and_carry_provenance(web_job):
         assert all(m.url.startswith("http") for m in doc.media)
 
 
+@pytest.mark.corpus("web")
 def test_kept_documents_keep_their_main_text(web_job):
     _, _, documents, _ = web_job
-    truth = json.loads((SHARED_DATA / "web/pages.json").read_text())
+    truth = json.loads((corpora.require("web") / "pages.json").read_text())
     by_url = {entry["url"]: entry for entry in truth.values()}
     found = total = leaked = boilerplate = 0
     for doc in documents:
@@ -85,6 +87,7 @@ def test_kept_documents_keep_their_main_text(web_job):
     assert leaked / boilerplate <= LEAK_CEILING, (leaked, boilerplate)
 
 
+@pytest.mark.corpus("web")
 def test_per_reason_counts_are_pinned(web_job):
     _, stats, documents, _ = web_job
     counts = {
@@ -108,6 +111,7 @@ def test_per_reason_counts_are_pinned(web_job):
     )
 
 
+@pytest.mark.corpus("web")
 def test_exclusions_match_the_counts(web_job):
     dataset_dir, stats, _, cfg = web_job
     doc_counts = {}
@@ -125,11 +129,12 @@ def test_exclusions_match_the_counts(web_job):
         assert all(len(v) <= cfg.audit.reservoir_size for v in summary["examples"].values())
 
 
+@pytest.mark.corpus("warc")
 def test_broken_warc_and_arc_files_are_survived(tmp_path):
     run_job(
         tmp_path,
         "dataset=broken",
-        f"warcs=[{SHARED_DATA / 'warc'}]",
+        f"warcs=[{corpora.require('warc')}]",
         "executor.tasks=3",
         "doc_filters.min_images=0",
         "doc_filters.min_words=1",
@@ -187,10 +192,11 @@ def test_demo_corpus_cases(tmp_path):
     assert not other & kept
 
 
+@pytest.mark.corpus("web")
 def test_text_dedup_of_real_pages_keeps_the_newest_crawl(tmp_path):
     """The 110 real pages, 30 of them crawled again a year later: each re-crawled URL is kept
     once, from the newer crawl; the older copies are counted as duplicate URLs."""
-    pages = shared_web_pages(SHARED_DATA / "web")
+    pages = shared_web_pages(corpora.require("web"))
     pack_pages([(url, body) for _, url, body in pages], tmp_path / "a.warc.gz")
     recrawled = [(url, body) for _, url, body in pages[:30]]
     pack_pages(recrawled, tmp_path / "c.warc.gz", date="2025-01-01T00:00:00Z")

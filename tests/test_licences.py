@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from filters.licences import normalize_licence_url, page_licence
-from tests.helpers import SHARED_DATA
+from tests import corpora
 
-HTML = SHARED_DATA / "web" / "html"
+HTML = corpora.path("web") / "html"
 CC = "https://creativecommons.org/licenses/"
 
 # every real page that declares a licence for itself, by hand; image credits (figure captions,
@@ -26,7 +26,7 @@ REAL = {
 }
 
 
-@pytest.mark.skipif(not HTML.is_dir(), reason="shared web pages not available")
+@pytest.mark.corpus("web")
 def test_real_pages():
     found = {path.name: page_licence(path.read_bytes()) for path in sorted(HTML.iterdir())}
     assert {name: lic for name, lic in found.items() if lic} == REAL

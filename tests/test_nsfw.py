@@ -23,10 +23,10 @@ from schemas.config_images import NsfwConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
 from synth.documents import make_image
+from tests import corpora
 from tests.filter_helpers import run_step
-from tests.helpers import SHARED_DATA
 
-PILLOW = SHARED_DATA / "images" / "pillow"
+PILLOW = corpora.path("pillow")
 # Real files: four on which NudeNet finds an exposed class (scores 0.25-0.42), photos with only
 # faces (score 0.0), a grayscale JPEG, a grayscale PNG with transparency, WebP and GIF.
 REAL_FILES = [
@@ -46,7 +46,7 @@ THUMB_PX = 32
 
 
 def real_images() -> list[bytes]:
-    return [(PILLOW / name).read_bytes() for name in REAL_FILES]
+    return [(corpora.require("pillow") / name).read_bytes() for name in REAL_FILES]
 
 
 def nudedetector_score(detections: list[dict]) -> float:
@@ -69,6 +69,7 @@ def test_exposed_classes_are_nudenet_labels():
     assert "MALE_BREAST_EXPOSED" in labels and "MALE_BREAST_EXPOSED" not in EXPOSED_CLASSES
 
 
+@pytest.mark.corpus("pillow")
 def test_scores_equal_nudedetector_batched_and_one_at_a_time(reference):
     images = real_images()
     expected = [nudedetector_score(found) for found in reference]
@@ -82,6 +83,7 @@ def test_scores_equal_nudedetector_batched_and_one_at_a_time(reference):
     assert any(found for found in reference if nudedetector_score(found) == 0.0)
 
 
+@pytest.mark.corpus("pillow")
 @pytest.mark.parametrize("candidates", [0, 1, 2, 7])
 def test_postprocess_shortcut_equals_nudenets(candidates):
     """Raw outputs with 0, 1 or more boxes past the 0.2 cut, overlapping ones among them (NMS)."""
@@ -100,6 +102,7 @@ def test_postprocess_shortcut_equals_nudenets(candidates):
     assert (len(expected) > 0) == (candidates > 0)
 
 
+@pytest.mark.corpus("pillow")
 def test_undecodable_bytes_score_none_in_place():
     hopper = (PILLOW / "hopper.jpg").read_bytes()
     scores = NudeNetScorer().score([hopper, b"<html>not an image</html>", hopper[:40], hopper])
@@ -107,6 +110,7 @@ def test_undecodable_bytes_score_none_in_place():
     assert scores[0] == scores[3] == 0.0
 
 
+@pytest.mark.corpus("pillow")
 @pytest.mark.parametrize("name", ["test_extents_transparency.gif", "hopper_256x256.ico"])
 def test_formats_opencv_cannot_read_go_through_pillow(name):
     data = (PILLOW / name).read_bytes()
@@ -118,6 +122,7 @@ def test_formats_opencv_cannot_read_go_through_pillow(name):
     assert isinstance(NudeNetScorer().score([data])[0], float)
 
 
+@pytest.mark.corpus("pillow")
 def test_sixteen_bit_images_reach_the_detector_as_eight_bits():
     data = (PILLOW / "apng__mode_16bit.png").read_bytes()  # NudeNet would feed values up to 257
     wide = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -125,6 +130,7 @@ def test_sixteen_bit_images_reach_the_detector_as_eight_bits():
     assert np.array_equal(decode_bgr(data), (wide // 256).astype(np.uint8))
 
 
+@pytest.mark.corpus("pillow")
 def test_scorer_pickles_without_its_session():
     scorer = NudeNetScorer()
     hopper = (PILLOW / "ati1.png").read_bytes()
@@ -136,6 +142,7 @@ def test_scorer_pickles_without_its_session():
     assert pickle.loads(pickle.dumps(NsfwFilter(NsfwConfig()))).scorer.detector_path is None
 
 
+@pytest.mark.corpus("pillow")
 def test_missing_detector_names_the_path(tmp_path):
     missing = str(tmp_path / "nope.onnx")
     with pytest.raises(FileNotFoundError, match="nope.onnx"):
@@ -283,6 +290,7 @@ def test_disabled_passes_everything_unscored(tmp_path):
     assert kept == docs and s.calls == [] and summary is None
 
 
+@pytest.mark.corpus("pillow")
 def test_real_detector_in_the_filter(tmp_path):
     ati, hopper = (PILLOW / "ati1.png").read_bytes(), (PILLOW / "hopper.jpg").read_bytes()
     docs = [interleaved("page", [ati, hopper])]

@@ -19,8 +19,7 @@ from schemas.config_pairs import PairsConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
 from synth.local_web import LocalWeb, image_for
-from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import SHARED_DATA
+from synth.warc_pack import demo_web_pages, pack_pages
 from tests.test_clip_score import save_tiny_clip
 
 
@@ -190,7 +189,7 @@ def test_shards_validate_and_carry_caption_url_and_scores(table_job):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_pairs_mined_from_warc_pages_keep_their_alt_texts(tmp_path):
-    pages = shared_web_pages(SHARED_DATA / "web")[:8]
+    pages = demo_web_pages()[:8]
     pack_pages([(url, body) for _, url, body in pages], tmp_path / "p.warc.gz")
     clip = save_tiny_clip(tmp_path / "clip")
     with LocalWeb() as web:

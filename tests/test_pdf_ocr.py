@@ -22,10 +22,11 @@ from schemas.config import ConfigError, load_config
 from schemas.config_pdf import PdfOcrConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
-from tests.helpers import SHARED_DATA, shard_hashes
+from tests import corpora
+from tests.helpers import shard_hashes
 
 pytestmark = pytest.mark.timeout(300)
-PDFS = SHARED_DATA / "pdf"
+PDFS = corpora.path("pdf")
 TESSERACT = shutil.which("tesseract")
 EXPECTED_PROBLEMS = {"libreoffice-writer-password.pdf": "encrypted", "unreadablemetadata.pdf": "damaged"}
 
@@ -127,6 +128,7 @@ def shared_run(tmp_path_factory, extras):
     return dataset_dir, samples(dataset_dir)
 
 
+@pytest.mark.corpus("pdf")
 def test_every_page_is_a_sample_or_counted_with_a_reason(shared_run):
     dataset_dir, kept = shared_run
     dropped = exclusions(dataset_dir)
@@ -161,6 +163,7 @@ def test_every_page_is_a_sample_or_counted_with_a_reason(shared_run):
     assert reader["dropped_truncated"] == 1 and reader["dropped_corrupt"] == 1
 
 
+@pytest.mark.corpus("pdf")
 def test_blank_and_near_blank_pages_are_told_by_their_ink(shared_run):
     dataset_dir, kept = shared_run
     (paragraph,) = [s for _, s, _ in kept if s["meta"]["pdf"] == "blank"]
@@ -174,6 +177,7 @@ def test_blank_and_near_blank_pages_are_told_by_their_ink(shared_run):
     assert stats(dataset_dir, "Blank page filter")["dropped_blank"] >= 2
 
 
+@pytest.mark.corpus("pdf")
 def test_pages_of_a_pdf_stay_together_and_in_order(shared_run):
     _, kept = shared_run
     keys = [key for key, _, _ in kept]
@@ -187,6 +191,7 @@ def test_pages_of_a_pdf_stay_together_and_in_order(shared_run):
     assert len(geotopo) >= 100 and geotopo == sorted(geotopo)
 
 
+@pytest.mark.corpus("pdf")
 def test_shards_validate_and_images_fit_the_render_settings(shared_run):
     dataset_dir, kept = shared_run
     report = validate_dataset(str(dataset_dir))
@@ -203,6 +208,7 @@ def test_shards_validate_and_images_fit_the_render_settings(shared_run):
             assert all(0 <= v <= 1000 for v in word[1:]) and word[1] <= word[3] and word[2] <= word[4]
 
 
+@pytest.mark.corpus("pdf")
 def test_multicolumn_pages_read_column_by_column(shared_run):
     _, kept = shared_run
     text = {s["meta"]["page"]: s["texts"][1] for _, s, _ in kept if s["meta"]["pdf"] == "multicolumn"}
@@ -215,6 +221,7 @@ def test_multicolumn_pages_read_column_by_column(shared_run):
     assert "filled" in first  # the fi ligature is expanded
 
 
+@pytest.mark.corpus("pdf")
 def test_arabic_and_rotated_pages(shared_run):
     _, kept = shared_run
     arabic = {
@@ -263,6 +270,7 @@ def test_right_to_left_letters_and_word_boxes():
 
 
 # CI installs tesseract and sets VLMDATA_CI=1: there this test never skips
+@pytest.mark.corpus("pdf")
 @pytest.mark.skipif(
     TESSERACT is None and not os.environ.get("VLMDATA_CI"),
     reason="tesseract is not installed (apt-get install tesseract-ocr)",
@@ -277,6 +285,7 @@ def test_scanned_page_is_ocred(shared_run):
     assert len(scanned["meta"]["words"]) >= 0.8 * len(truth)
 
 
+@pytest.mark.corpus("pdf")
 @pytest.mark.parametrize(
     "setting, reason",
     [("ocr.enabled=false", "ocr_disabled"), ("ocr.tesseract=/no/such/tesseract", "ocr_unavailable")],
@@ -289,6 +298,7 @@ def test_scanned_page_without_ocr_is_counted(tmp_path, extras, setting, reason):
     assert [s["meta"]["pdf"] for _, s, _ in samples(dataset_dir)] == ["minimal-document"]
 
 
+@pytest.mark.corpus("pdf")
 def test_same_inputs_give_identical_shards(tmp_path, extras):
     inputs = f"pdfs=[{PDFS / 'multicolumn.pdf'},{PDFS / 'habibi-rotated.pdf'},{extras / 'scanned.pdf'}]"
     first = run_job(tmp_path / "a", inputs, "executor.tasks=2")
@@ -296,6 +306,7 @@ def test_same_inputs_give_identical_shards(tmp_path, extras):
     assert shard_hashes(first) == shard_hashes(second) and shard_hashes(first)
 
 
+@pytest.mark.corpus("pdf")
 def test_page_limits_token_budget_and_time_limit(tmp_path):
     inputs = (
         f"pdfs=[{PDFS / 'pdflatex-4-pages.pdf'},{PDFS / 'minimal-document.pdf'},{PDFS / 'multicolumn.pdf'}]"
@@ -335,6 +346,7 @@ def warc_with_pdfs(path, records):
             writer.write_record(record)
 
 
+@pytest.mark.corpus("pdf")
 def test_pdfs_inside_a_warc(tmp_path):
     full = (PDFS / "multicolumn.pdf").read_bytes()
     cut = (PDFS / "pdflatex-4-pages.pdf").read_bytes()
@@ -358,6 +370,7 @@ def test_missing_input_is_a_config_error(tmp_path):
         run_job(tmp_path)
 
 
+@pytest.mark.corpus("pdf")
 def test_batched_pages_equal_page_by_page(monkeypatch):
     """Rendering PAGE_BATCH pages (across PDFs) before transcribing them changes nothing: the
     pages of every PDF of shared/data (164 pages and failures) come out in the same order with

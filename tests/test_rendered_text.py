@@ -13,7 +13,7 @@ from pipelines.steps.stage_io import StageWriter
 from schemas.samples import sample_errors
 from schemas.validate import validate_dataset
 from synth.rendered_text import RenderedText, font_paths, load_texts, render_text, rendered_document
-from tests.helpers import SHARED_DATA, pack, shard_hashes
+from tests.helpers import pack, shard_hashes
 
 TEXT = """Rendered text teaches a model to read what it sees.
 
@@ -98,11 +98,15 @@ def test_texts_from_staged_interleaved_documents(tmp_path):
     assert load_texts([str(tmp_path / "extract")]) == ["Erster Absatz mit Text.", "Second paragraph here."]
 
 
-def test_texts_from_real_pages(tmp_path):
-    """Any text file works: here the visible text of a real German page."""
+def test_texts_from_web_pages(tmp_path):
+    """Any text file works: here the visible text of a German page of the demo corpus, with its
+    boilerplate, scripts and styles."""
     import re
 
-    html = (SHARED_DATA / "web/html/adac.de.kindersitze.html").read_text("utf-8", errors="replace")
+    from synth.demo_pages import plan_pages, render
+
+    page = next(p for p in plan_pages(0) if p.lang == "de" and p.case == "good")
+    html = render(page).decode("utf-8")
     text = re.sub(r"<[^>]+>", "\n\n", re.sub(r"(?s)<(script|style).*?</\1>", "", html))
     (tmp_path / "page.txt").write_text(text, "utf-8")
     doc = rendered_document(load_texts([str(tmp_path / "page.txt")]), 5, seed=0)

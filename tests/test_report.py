@@ -26,8 +26,8 @@ from schemas.config_interleaved import InterleavedConfig
 from schemas.histograms import HISTOGRAMS_DIR, METRICS, Histograms
 from schemas.records import stat_total
 from synth.local_web import LocalWeb
-from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import REPO, SHARED_DATA, pack
+from synth.warc_pack import demo_web_pages, pack_pages
+from tests.helpers import REPO, pack
 
 pytestmark = pytest.mark.timeout(300)
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,10 +59,10 @@ def record_nsfw_exclusion(dataset_dir: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def web_run(tmp_path_factory):
-    """The interleaved job with fetching over the 110 real pages, histograms on, plus an NSFW
+    """The interleaved job with fetching over the demo corpus pages, histograms on, plus an NSFW
     exclusion; returns (dataset dir, the collected report.json)."""
     tmp = tmp_path_factory.mktemp("report-web")
-    pages = shared_web_pages(SHARED_DATA / "web")
+    pages = demo_web_pages()
     pack_pages([(url, body) for _, url, body in pages[0::2]], tmp / "a.warc.gz")
     pack_pages([(url, body) for _, url, body in pages[1::2]], tmp / "b.warc.gz")
     with LocalWeb() as web:
@@ -223,7 +223,7 @@ def test_histograms_merge_and_reject_unknown_metrics():
         a.add("no_such_metric", 1)
 
 
-# --- the interleaved job on the real pages, with fetching ---------------------------------------
+# --- the interleaved job on the demo pages, with fetching ---------------------------------------
 
 
 @pytest.mark.slow  # the job has ~17 stages: about a minute

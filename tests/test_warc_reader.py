@@ -38,6 +38,7 @@ def read_one(folder: Path, name: str, tmp_path: Path, **kwargs) -> tuple[list, d
     return docs, counters(reader)
 
 
+@pytest.mark.corpus("warc")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", sorted(SHARED))
 def test_shared_warc_files(name, tmp_path):
@@ -55,6 +56,7 @@ def test_shared_warc_files(name, tmp_path):
         assert "Example Domain" in doc.text or "Internet Assigned Numbers Authority" in doc.text
 
 
+@pytest.mark.corpus("warc")
 @pytest.mark.timeout(60)
 def test_record_metadata(tmp_path):
     (doc,), _ = read_one(WARCS, "example.warc.gz", tmp_path)
@@ -72,6 +74,7 @@ def test_record_metadata(tmp_path):
     assert doc.text.startswith("<!doctype html>") and doc.media == []
 
 
+@pytest.mark.corpus("warc")
 @pytest.mark.timeout(60)
 def test_folder_split_among_tasks():
     """The default patterns take .warc, .warc.gz, .arc and .arc.gz (not .bad); two tasks split the files."""
@@ -83,6 +86,7 @@ def test_folder_split_among_tasks():
     assert [counters(r)["input_files"] for r in readers] == [8, 7]
 
 
+@pytest.mark.corpus("warc")
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "name, cut, documents, expected",
@@ -177,6 +181,7 @@ def test_undecodable_body_is_skipped(tmp_path):
     assert docs == [] and stats["skipped_undecodable"] == 1
 
 
+@pytest.mark.corpus("warc")
 @pytest.mark.timeout(60)
 def test_copied_folder_with_broken_files_never_raises(tmp_path):
     """Every shared file in one folder, read with a pattern that also takes the .bad file."""

@@ -16,9 +16,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipelines.steps.warc_reader import WarcPointerReader
-from tests.helpers import SHARED_DATA
+from tests import corpora
 
-WARCS = SHARED_DATA / "warc"
+WARCS = corpora.path("warc")
 EXAMPLE = "http://example.com/"
 SPACE_URL = "http://example.com/index.cfm?FuseAction=Email&EmailTitle=Examples%20From%20The%20Live%20Web&IsPopUp=False"
 METADATA_KEYS = {

@@ -26,8 +26,8 @@ from pipelines.steps.pdf_pages import PdfPages
 from pipelines.steps.pdf_reader import PDF_PROBLEMS, pdf_document
 from pipelines.steps.warc_reader import HTML_TYPES, WarcReader, read_records
 from schemas.config_pdf import PdfRenderConfig
-from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import SHARED_DATA
+from synth.warc_pack import demo_web_pages, pack_pages, shared_web_pages
+from tests import corpora
 
 # hypothesis keeps caches (unicode tables) on disk: in the temp folder, not in the checkout
 set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "vlmdata-hypothesis"))
@@ -88,7 +88,7 @@ def counted(step) -> dict[str, int]:
 
 @cache
 def real_pages() -> list[tuple[str, str, bytes]]:
-    return shared_web_pages(SHARED_DATA / "web")
+    return shared_web_pages(corpora.require("web"))
 
 
 TAGS = ["div", "p", "span", "a", "img", "figure", "figcaption", "table", "td", "tr", "ul", "li",
@@ -213,6 +213,7 @@ def test_generated_html_in_odd_encodings_is_extracted_or_dropped(html, encoding,
     check_extraction(decode_html(body, None)[0], "https://example.com/")
 
 
+@pytest.mark.corpus("web")
 @FUZZ
 @given(page=st.integers(0, 109), mutations=MUTATIONS)
 def test_mutated_real_pages_are_extracted_or_dropped(page, mutations):
@@ -225,9 +226,9 @@ def test_mutated_real_pages_are_extracted_or_dropped(page, mutations):
 
 @pytest.fixture(scope="module")
 def warcs(tmp_path_factory) -> dict[bool, bytes]:
-    """A small WARC of 6 real pages, gzip per record and plain."""
+    """A small WARC of 6 demo pages, gzip per record and plain."""
     tmp = tmp_path_factory.mktemp("warc")
-    pages = [(url, body) for _, url, body in real_pages()[:6]]
+    pages = [(url, body) for _, url, body in demo_web_pages()[:6]]
     out = {}
     for gzip in (True, False):
         pack_pages(pages, tmp / f"x{gzip}.warc", gzip=gzip)
@@ -262,7 +263,7 @@ def test_random_bytes_as_warc_never_raise(data):
 
 @cache
 def real_images() -> list[Path]:
-    return sorted(p for p in (SHARED_DATA / "images/pillow").iterdir() if p.stat().st_size < 64_000)
+    return sorted(p for p in corpora.require("pillow").iterdir() if p.stat().st_size < 64_000)
 
 
 def check_image(body: bytes) -> None:
@@ -274,6 +275,7 @@ def check_image(body: bytes) -> None:
     assert data[:2] == b"\xff\xd8" and 1 <= facts["width"] <= 128 and 1 <= facts["height"] <= 128
 
 
+@pytest.mark.corpus("pillow")
 @FUZZ
 @given(index=st.integers(0, 10_000), mutations=MUTATIONS)
 def test_mutated_images_decode_or_give_a_reason(index, mutations):
@@ -281,6 +283,7 @@ def test_mutated_images_decode_or_give_a_reason(index, mutations):
     check_image(mutate(images[index % len(images)].read_bytes(), mutations))
 
 
+@pytest.mark.corpus("pillow")
 def test_every_real_image_decodes_or_gives_a_reason():
     for path in real_images():
         check_image(path.read_bytes())
@@ -291,7 +294,7 @@ def test_every_real_image_decodes_or_gives_a_reason():
 
 @cache
 def real_pdfs() -> list[Path]:
-    return sorted(p for p in (SHARED_DATA / "pdf").glob("*.pdf") if p.stat().st_size < 100_000)
+    return sorted(p for p in corpora.require("pdf").glob("*.pdf") if p.stat().st_size < 100_000)
 
 
 def check_pdf(data: bytes) -> None:
@@ -311,6 +314,7 @@ def check_pdf(data: bytes) -> None:
         assert page.media[0].media_bytes and isinstance(page.text, str)
 
 
+@pytest.mark.corpus("pdf")
 @FUZZ
 @given(index=st.integers(0, 1000), mutations=MUTATIONS)
 def test_mutated_pdfs_render_or_give_a_reason(index, mutations):

@@ -1,5 +1,5 @@
 """SIGINT or SIGKILL of the driver of an interleaved job (`python -m pipelines.cli run interleaved`,
-local executor, the 110 real pages packed into a WARC, images from the local web), then the same
+local executor, the demo corpus pages packed into a WARC, images from the local web), then the same
 command again: the job finishes, tasks that had completed are not run again (their completion
 markers and task logs are untouched), and the shards are byte-identical to an uninterrupted run's."""
 
@@ -17,8 +17,8 @@ import pytest
 
 from schemas.validate import validate_dataset
 from synth.local_web import LocalWeb
-from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import REPO, SHARED_DATA, shard_hashes
+from synth.warc_pack import demo_web_pages, pack_pages
+from tests.helpers import REPO, shard_hashes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -28,7 +28,7 @@ TASKS = 4
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("interrupted")
-    pack_pages([(url, body) for _, url, body in shared_web_pages(SHARED_DATA / "web")], tmp / "pages.warc.gz")
+    pack_pages([(url, body) for _, url, body in demo_web_pages()], tmp / "pages.warc.gz")
     with LocalWeb() as server:
         yield tmp, server.resolver_override()["*"][1]
 

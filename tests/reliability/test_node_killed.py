@@ -19,9 +19,10 @@ from schemas.config import load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.config_pdf import PdfOcrConfig
 from schemas.validate import validate_dataset
+from synth.demo_pdfs import PDFS, make_pdf
 from synth.local_web import LocalWeb
-from synth.warc_pack import pack_pages, shared_web_pages
-from tests.helpers import SHARED_DATA, shard_hashes
+from synth.warc_pack import demo_web_pages, pack_pages
+from tests.helpers import shard_hashes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -96,7 +97,7 @@ def interleaved_config(out: Path, warcs: Path, port: int, *executor: str) -> Int
 
 
 def test_interleaved_job_survives_a_removed_node(cluster, tmp_path):
-    pages = shared_web_pages(SHARED_DATA / "web")
+    pages = demo_web_pages()
     for part in range(4):
         pack_pages([(url, body) for _, url, body in pages[part::4]], tmp_path / f"p{part}.warc.gz")
     with LocalWeb() as web:
@@ -110,11 +111,17 @@ def test_interleaved_job_survives_a_removed_node(cluster, tmp_path):
 
 
 def test_pdf_ocr_job_survives_a_removed_node(cluster, tmp_path):
+    pdfs = tmp_path / "pdfs"  # the demo's PDFs drawn with five seeds: 30 files, as many as shared/data has
+    pdfs.mkdir()
+    for seed in range(5):
+        for spec in PDFS:
+            (pdfs / f"{seed}-{spec.name}").write_bytes(make_pdf(spec, seed))
+
     def config(out: Path, *executor: str) -> PdfOcrConfig:
         return load_config(
             PdfOcrConfig,
             None,
-            [f"output_dir={out}", "dataset=pdf", f"pdfs=[{SHARED_DATA / 'pdf'}]", "executor.tasks=4",
+            [f"output_dir={out}", "dataset=pdf", f"pdfs=[{pdfs}]", "executor.tasks=4",
              "ocr.enabled=false", "shards.max_samples=10", *executor],
         )  # fmt: skip
 
