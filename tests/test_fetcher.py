@@ -174,6 +174,21 @@ def test_decode_resizes_orients_and_reencodes():
     assert isinstance(decode_image(small, 512, "jpg"), tuple)  # alpha flattened for JPEG
 
 
+@pytest.mark.timeout(60)
+def test_output_sides_are_scaled_from_the_original_sides():
+    """JPEGs decode at reduced scale (draft mode), but the output sides are the original sides
+    scaled, as a full decode would give them (img2dataset's): 1,100 x 733 -> 512 x 341, not the
+    512 x 342 that scaling the 550 x 367 draft gave."""
+    for width, height in [(1100, 733), (733, 1100), (1199, 301), (1024, 767), (640, 479), (513, 300)]:
+        body = encoded(Image.new("RGB", (width, height), (90, 120, 200)), "JPEG")
+        _, facts = decode_image(body, 512, "jpg")
+        scale = 512 / max(width, height)
+        assert (facts["width"], facts["height"]) == (round(width * scale), round(height * scale)), (
+            width,
+            height,
+        )
+
+
 def _exif_block(entries: list[tuple[int, int, int, bytes]]) -> bytes:
     """A little-endian TIFF EXIF block, IFD0 holding `entries` as (tag, type, count, 4 value bytes)."""
     ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI", *e[:3]) + e[3] for e in entries)
