@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report bench clean
+.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean
 
 setup: $(VENV)/.installed
 

@@ -22,6 +22,7 @@ import yaml
 
 from pipelines.executors import StageFailed, configure_logging, run_stages
 from pipelines.jobs import JOBS, Job
+from pipelines.local_web_run import local_web_for
 from schemas.config import ConfigError, JobConfig, describe_options, load_config
 from schemas.config_docmatix import CauldronImportConfig
 from schemas.manifest import MANIFEST
@@ -208,7 +209,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"executor.ray_address={args.ray_address}")
     cfg = load_config(job.config_model, args.config, overrides)
     configure_logging(args.log_level, cfg.executor)
-    return execute(job.name, cfg, job.build(cfg), progress=not args.no_progress)
+    with local_web_for(cfg) as port:
+        if port is not None:
+            print(
+                f"fetch.local_web: the demo's hosts are served on 127.0.0.1:{port} for this run",
+                file=sys.stderr,
+            )
+        return execute(job.name, cfg, job.build(cfg), progress=not args.no_progress)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

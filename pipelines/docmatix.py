@@ -39,6 +39,7 @@ from pipelines.steps.stage_io import StageReader, StageWriter
 from schemas.config import ConfigError
 from schemas.config_docmatix import DocmatixConfig
 from schemas.histograms import HISTOGRAMS_DIR
+from synth.llm import EndpointUnusable, check_endpoint
 from synth.qa_parse import parse_pairs
 from synth.qa_prompts import TEMPLATE_NAMES, choose_template, pages_block, pairs_wanted
 
@@ -193,6 +194,13 @@ def generate_stage(cfg: DocmatixConfig) -> Stage:
     return Stage(GENERATE, pipeline, cfg.executor.tasks, options={"gpus_per_task": gpus} if gpus else {})
 
 
-def build_docmatix(cfg: DocmatixConfig) -> list[Stage]:
+def build_docmatix(cfg: DocmatixConfig, check: bool = True) -> list[Stage]:
+    """The job's stages; with `check` (the default) an endpoint backend is asked for its models
+    first, so a missing server or model stops the job before any work."""
     generate = generate_stage(cfg)
+    if check and cfg.llm.backend == "endpoint":
+        try:
+            check_endpoint(cfg.llm)
+        except EndpointUnusable as error:
+            raise ConfigError(str(error)) from None
     return [generate, *shard_stages(cfg, "qa", StageReader(f"{cfg.dataset_dir}/_stage/{GENERATE}"))]

@@ -31,6 +31,12 @@ class FetchSettings(StrictModel):
         default_factory=dict,
         description='host pattern (exact or fnmatch, e.g. "*") -> "ip:port" to connect to instead; tests and demo',
     )
+    local_web: bool = Field(
+        False,
+        description="serve the hosts of the demo corpus from an in-process local web (synth.local_web), as "
+        "`vlmdata demo` does: only RFC 2606 names (*.example, example.org/.com/.net and their subdomains, "
+        "which no real site has) are mapped to it; one machine only (local executor or embedded Ray)",
+    )
     override_plain_http: bool = Field(
         False, description="request https URLs of overridden hosts over plain HTTP (the local test server)"
     )

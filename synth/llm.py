@@ -176,6 +176,50 @@ class HttpTransport:
             raise TransientError("HTTP 200 with a body that is not JSON") from None
 
 
+class EndpointUnusable(Exception):
+    """The endpoint does not answer ``GET /models``, or does not serve the configured model."""
+
+
+def check_endpoint(cfg: LlmConfig, timeout_s: float = 10.0) -> list[str]:
+    """Ask ``<endpoint_url>/models`` (the OpenAI API's model list) before any work; returns the
+    served model ids, or raises `EndpointUnusable` saying what to start or which key to set."""
+    import urllib.error
+    import urllib.request
+
+    url = cfg.endpoint_url.rstrip("/") + "/models"
+    api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+    start = (
+        f"start an OpenAI-compatible server there (e.g. `vllm serve {cfg.model}`) or pass "
+        "llm.endpoint_url=URL (llm.backend=vllm or sglang starts one per task on GPU workers)"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        hint = " (the key: llm.api_key_env names its variable)" if error.code in (401, 403) else ""
+        raise EndpointUnusable(
+            f"llm.endpoint_url={cfg.endpoint_url}: GET {url} answered HTTP {error.code}{hint}; {start}"
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise EndpointUnusable(
+            f"llm.endpoint_url={cfg.endpoint_url}: nothing answers GET {url} ({reason}); {start}"
+        ) from None
+    try:
+        served = [str(entry["id"]) for entry in json.loads(body)["data"]]
+    except (ValueError, KeyError, TypeError):
+        raise EndpointUnusable(
+            f"llm.endpoint_url={cfg.endpoint_url}: GET {url} did not answer an OpenAI model list; {start}"
+        ) from None
+    if cfg.model not in served:
+        raise EndpointUnusable(
+            f"llm.model={cfg.model!r} is not served at {cfg.endpoint_url} (it serves {', '.join(served) or 'nothing'}); "
+            "pass llm.model=NAME or serve that model"
+        )
+    return served
+
+
 def inference_kwargs(cfg: LlmConfig, log_dir: str | None) -> dict[str, Any]:
     """Arguments of datatrove's ``InferenceConfig`` for a vLLM / SGLang server per task, from our
     ``llm`` section."""

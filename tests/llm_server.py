@@ -15,11 +15,14 @@ past the client's time limit), ``Reply(body=b"{not json")`` (a 200 whose body is
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from schemas.config_docmatix import LlmConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Reply:
     body: bytes | None = None  # a raw body instead of the chat-completions JSON
     retry_after: float | None = None
     finish_reason: str = "stop"
+    grounded: bool = False  # answer with a sentence of the prompt's first page (see `grounded`)
 
 
 def _pairs_json(pairs) -> str:
@@ -56,6 +60,20 @@ def truncated(pairs) -> Reply:
     return Reply(content=full[: full.rfind('"answer"') + 12], finish_reason="length")
 
 
+def grounded() -> Reply:
+    """A pair whose answer is the first sentence of 6+ words on the prompt's first page: what a
+    good model writes, for whatever document it is sent."""
+    return Reply(grounded=True)
+
+
+def _grounded_content(prompt: str) -> str:
+    page = re.split(r"\nPage \d+:\n", "\n" + prompt, maxsplit=2)
+    text = page[1] if len(page) > 1 else prompt
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 6]
+    answer = sentences[0] if sentences else text.strip()[:200]
+    return _pairs_json([("What does the first page say?", answer)])
+
+
 def text(content: str) -> Reply:
     return Reply(content=content)
 
@@ -65,7 +83,13 @@ def refusal() -> Reply:
 
 
 class LlmServer:
-    def __init__(self, script: dict[str, list[Reply]] | None = None, default: Reply | None = None):
+    def __init__(
+        self,
+        script: dict[str, list[Reply]] | None = None,
+        default: Reply | None = None,
+        models: tuple[str, ...] = (LlmConfig().model, "scripted-model"),
+    ):
+        self.models = models  # what GET /v1/models lists: the config's default and the tests' model
         self.script = dict(script or {})
         self.default = default or ok([("What is this document about?", "A test document.")])
         self.requests = 0
@@ -133,7 +157,10 @@ class LlmServer:
                     pass  # the client gave up (its time limit)
 
             def do_GET(self) -> None:
-                self._send(200, json.dumps({"data": [{"id": "scripted"}]}).encode())
+                if self.path.rstrip("/").endswith("/models"):
+                    models = [{"id": name, "object": "model"} for name in server.models]
+                    return self._send(200, json.dumps({"object": "list", "data": models}).encode())
+                self._send(404, b'{"error": {"message": "not found"}}')
 
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -146,7 +173,7 @@ class LlmServer:
                 if reply.status != 200:
                     return self._send(reply.status, b'{"error": {"message": "scripted failure"}}', headers)
                 prompt = " ".join(str(m.get("content", "")) for m in payload["messages"])
-                content = reply.content or ""
+                content = _grounded_content(prompt) if reply.grounded else reply.content or ""
                 body = {
                     "id": "chatcmpl-scripted",
                     "object": "chat.completion",
