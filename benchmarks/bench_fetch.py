@@ -1,7 +1,7 @@
 """Image-fetching throughput: our fetch stage against img2dataset, same URLs, same process count.
 
-Input: ``--n`` seeded JPEGs (sides 300-1200 px, ``synth.documents.make_image``) served as fixed
-files by the local web server (``synth.local_web``) on 127.0.0.1, from a thread of this process.
+Input: ``--n`` seeded JPEGs (sides 300-1200 px, ``synth.demo.documents.make_image``) served as fixed
+files by the local web server (``synth.demo.local_web``) on 127.0.0.1, from a thread of this process.
 Both runs download every URL, check it is an image, resize it so its longest side is 512 and
 re-encode it as JPEG quality 95 (img2dataset's default), with ``--processes`` processes:
 
@@ -53,8 +53,8 @@ from PIL import Image
 
 from pipelines.steps.fetch_stage import URLS_SCHEMA, FetchImages
 from schemas.config_images import FetchSettings
-from synth.documents import make_image
-from synth.local_web import LocalWeb
+from synth.demo.documents import make_image
+from synth.demo.local_web import LocalWeb
 
 PEER_VENV = Path(__file__).resolve().parent / ".venv-img2dataset"
 MAX_SIDE = 512

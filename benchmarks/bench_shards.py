@@ -40,7 +40,7 @@ from pipelines.executors import run_stages
 from pipelines.pack import build_pack
 from pipelines.steps.stage_io import StageWriter
 from schemas.config import PackConfig, load_config
-from synth.documents import sentence
+from synth.demo.documents import sentence
 
 SIZES = [(640, 480), (800, 600), (1024, 768), (1280, 960)]
 

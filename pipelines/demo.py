@@ -1,8 +1,8 @@
 """The embedded demo: needs nothing but the checkout, no network, and runs what exists end to end.
 
-1. writes the demo corpus (``synth.demo_corpus``): a WARC of web pages in three languages with
+1. writes the demo corpus (``synth.demo.corpus``): a WARC of web pages in three languages with
    the cases the filters must catch, a caption list, PDFs made with pymupdf;
-2. starts the local web (``synth.local_web``) on 127.0.0.1 and checks it answers for every image
+2. starts the local web (``synth.demo.local_web``) on 127.0.0.1 and checks it answers for every image
    of the corpus under its original URL (the crawl jobs fetch them through it);
 3. runs the ``interleaved`` job on the corpus WARC: extraction, language, node and document
    filters, text dedup, then fetches the images through the local web (the run maps the corpus's
@@ -40,9 +40,9 @@ from schemas.config_pdf import PdfOcrConfig
 from schemas.records import step_stats
 from schemas.samples import KINDS
 from schemas.validate import validate_dataset
-from synth.demo_corpus import CorpusManifest, build_corpus
-from synth.documents import make_documents
-from synth.local_web import LocalWeb
+from synth.demo.corpus import CorpusManifest, build_corpus
+from synth.demo.documents import make_documents
+from synth.demo.local_web import LocalWeb
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -1,8 +1,8 @@
 """`fetch.local_web`: a job over the demo corpus fetches its images from an in-process local web.
 
-The demo corpus (`synth.demo_corpus`) points at fictional hosts under the names RFC 2606 reserves
+The demo corpus (`synth.demo.corpus`) points at fictional hosts under the names RFC 2606 reserves
 for documentation (``*.example``, ``example.org`` / ``.com`` / ``.net``); `vlmdata demo` answers
-them from `synth.local_web`. With ``fetch.local_web=true`` any job does the same for the length of
+them from `synth.demo.local_web`. With ``fetch.local_web=true`` any job does the same for the length of
 its run, so the per-job make targets work on what ``make demo`` wrote. Only reserved names are
 mapped: a real host in the same run is fetched from the network as usual.
 """
@@ -42,7 +42,7 @@ def local_web_for(cfg: JobConfig) -> Iterator[int | None]:
             "fetch.local_web serves the demo's hosts from this machine: run with executor.kind=local "
             "or the embedded Ray (no ray_address), or set fetch.local_web=false"
         )
-    from synth.local_web import LocalWeb
+    from synth.demo.local_web import LocalWeb
 
     with LocalWeb() as web:
         fetch.resolver_override = {

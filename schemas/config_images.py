@@ -33,7 +33,7 @@ class FetchSettings(StrictModel):
     )
     local_web: bool = Field(
         False,
-        description="serve the hosts of the demo corpus from an in-process local web (synth.local_web), as "
+        description="serve the hosts of the demo corpus from an in-process local web (synth.demo.local_web), as "
         "`vlmdata demo` does: only RFC 2606 names (*.example, example.org/.com/.net and their subdomains, "
         "which no real site has) are mapped to it; one machine only (local executor or embedded Ray)",
     )

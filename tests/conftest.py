@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.staging import stage_documents
-from synth.documents import make_documents
+from synth.demo.documents import make_documents
 from tests import corpora
 from tests.warc_fixtures import build_warc
 

@@ -14,7 +14,7 @@ from pipelines.executors import run_stages
 from pipelines.steps.stage_io import StageWriter, row_to_document
 from schemas.config import ExecutorConfig
 from schemas.samples import nodes_to_text
-from synth.documents import make_image
+from synth.demo.documents import make_image
 
 VOCABULARY = [f"{a}{b}{c}" for a in "bcdfglmnprst" for b in "aeiou" for c in ("n", "r", "st", "l", "m")]
 

@@ -8,7 +8,7 @@ import socket
 from aiohttp import web
 
 from pipelines.fetch import FetchConfig
-from synth.local_web import LocalWeb
+from synth.demo.local_web import LocalWeb
 
 PUBLIC_IP = "93.184.216.34"  # only ever returned by a stub lookup; never connected to
 

@@ -18,7 +18,7 @@ from pipelines.steps.pairs_reader import PairsTableReader, WarcPairs, table_form
 from pipelines.steps.warc_reader import WarcReader
 from schemas.config_pairs import CaptionFilterConfig, PairsTableConfig
 from schemas.records import stat_total
-from synth.warc_pack import demo_web_pages, pack_pages
+from synth.demo.warc_pack import demo_web_pages, pack_pages
 
 
 def counts(step):

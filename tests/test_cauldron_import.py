@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from pipelines.cli import main
 from schemas.validate import validate_dataset
-from synth.documents import make_image
+from synth.demo.documents import make_image
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 TURN = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])

@@ -17,7 +17,7 @@ from pipelines.pairs import clip_stages
 from pipelines.steps.stage_io import StageWriter, row_to_document
 from schemas.config_pairs import ClipScoreConfig, PairsConfig
 from schemas.records import stat_total
-from synth.documents import make_image
+from synth.demo.documents import make_image
 
 TINY = "tiny-clip-test"  # the architecture's name is its JSON file's stem
 TINY_CONFIG = {

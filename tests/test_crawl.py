@@ -17,8 +17,8 @@ from pipelines.steps.crawl import read_url_list
 from schemas.config import ConfigError, load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
-from synth.local_web import LocalWeb
-from synth.warc_pack import demo_web_pages
+from synth.demo.local_web import LocalWeb
+from synth.demo.warc_pack import demo_web_pages
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -35,6 +35,8 @@ def imported(folder: str) -> dict[str, str]:
     """Top-level third-party module -> the first file under `folder` that imports it."""
     found: dict[str, str] = {}
     for path in sorted((REPO / folder).rglob("*.py")):
+        if any(part.startswith(".") for part in path.relative_to(REPO).parts):
+            continue  # the benchmarks' peer virtual environments (.venv-img2dataset, ...)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):

@@ -16,8 +16,8 @@ import pymupdf
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from synth.demo_corpus import CAPTION_CASES, PAGE_CASES, CorpusManifest, build_corpus, main
-from synth.demo_pdfs import PAGE_CASES as PDF_PAGE_CASES
+from synth.demo.corpus import CAPTION_CASES, PAGE_CASES, CorpusManifest, build_corpus, main
+from synth.demo.pdfs import PAGE_CASES as PDF_PAGE_CASES
 
 BOILERPLATE_TAGS = {"header", "nav", "footer", "aside", "script", "style"}
 GERMAN = {"und", "der", "die", "das", "nicht", "mit", "den", "von"}

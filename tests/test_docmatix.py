@@ -22,7 +22,7 @@ from schemas.config import load_config
 from schemas.config_docmatix import DocmatixConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
-from synth.documents import make_image
+from synth.demo.documents import make_image
 from synth.llm import datatrove_server, inference_kwargs
 from tests.helpers import pack, shard_hashes
 from tests.llm_server import LlmServer, Reply, fenced, ok, prose, refusal, text, truncated

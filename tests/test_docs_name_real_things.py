@@ -71,7 +71,9 @@ def module_problem(dotted: str) -> str | None:
 def problems(text: str) -> list[str]:
     found = []
     targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), re.M))
-    names = {p.name for p in REPO.rglob("*") if ".venv" not in p.parts and ".git" not in p.parts}
+    names = {
+        p.name for p in REPO.rglob("*") if not any(part.startswith(".") for part in p.relative_to(REPO).parts)
+    }
     for span in spans(text):
         for token in PATH.findall(span):
             found.append(path_problem(token))
@@ -95,7 +97,7 @@ def test_named_paths_and_modules_exist(doc):
 def test_the_check_finds_what_is_missing():
     text = (
         "`pipelines/nowhere.py` `synth.no_module` `pipelines.executors.NoSuchThing` `bench_nothing.py` "
-        "`make no-such-target` and, fine: `pipelines/executors.LocalExecutor` `python -m synth.local_web` "
+        "`make no-such-target` and, fine: `pipelines/executors.LocalExecutor` `python -m synth.demo.local_web` "
         "`OUT/<dataset>/_stage/` `../shared/data/web`"
     )
     assert len(problems(text)) == 5, problems(text)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipelines.steps.exclusions import ExclusionRecorder, thumbnail
 from schemas.records import ExclusionSummary, merge_summaries
-from synth.documents import make_documents
+from synth.demo.documents import make_documents
 
 
 class LengthFilter(BaseFilter):

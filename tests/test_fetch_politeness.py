@@ -20,7 +20,7 @@ from pipelines.fetch import (
     is_failure_reason,
     noai_in,
 )
-from synth.local_web import LocalWeb
+from synth.demo.local_web import LocalWeb
 from tests.fetch_fixtures import config as fetch_config
 
 AGENT_ONLY = "User-agent: vlmdata\nDisallow: /private/\n\nUser-agent: *\nDisallow: /\n"

@@ -1,5 +1,5 @@
 """The interleaved job with image fetching: extract -> image_urls -> fetch -> join -> shards,
-against the local web server (synth.local_web) through the resolver override."""
+against the local web server (synth.demo.local_web) through the resolver override."""
 
 import io
 import json
@@ -23,10 +23,10 @@ from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from schemas.samples import make_key, nodes_to_text
 from schemas.validate import validate_dataset
-from synth.demo_pages import BANNER_URL
-from synth.local_web import LocalWeb, is_page
-from synth.local_web_faults import Fault
-from synth.warc_pack import demo_web_pages, pack_pages
+from synth.demo.local_web import LocalWeb, is_page
+from synth.demo.local_web_faults import Fault
+from synth.demo.pages import BANNER_URL
+from synth.demo.warc_pack import demo_web_pages, pack_pages
 
 
 def run_job(out, port, *overrides):

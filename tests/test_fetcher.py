@@ -17,7 +17,7 @@ from aiohttp import web
 from PIL import Image, ImageOps
 
 from pipelines.fetch import FetchConfig, Fetcher, decode_image, fetch_all, is_failure_reason
-from synth.local_web import LocalWeb
+from synth.demo.local_web import LocalWeb
 from tests import corpora
 from tests.fetch_fixtures import config, tiny_server
 

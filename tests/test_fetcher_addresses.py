@@ -16,7 +16,7 @@ from aiohttp import web
 from pipelines.fetch import AddressPolicy, FetchConfig, Fetcher, Resolver, fetch_all
 from pipelines.fetch.client import CheckedResolver
 from pipelines.fetch.resolver import RefusedAddress
-from synth.local_web import LocalWeb
+from synth.demo.local_web import LocalWeb
 from tests.fetch_fixtures import PUBLIC_IP, config, tiny_server
 
 

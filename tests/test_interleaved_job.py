@@ -14,7 +14,7 @@ from schemas.config import load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats
 from schemas.samples import nodes_to_text
-from synth.warc_pack import pack_pages, shared_web_pages
+from synth.demo.warc_pack import pack_pages, shared_web_pages
 from tests import corpora
 
 pytestmark = pytest.mark.timeout(300)
@@ -179,7 +179,7 @@ PINNED = {
 def test_demo_corpus_cases(tmp_path):
     """The demo corpus says which page stands for which case: good pages in en/de/fr are kept,
     low-quality ones dropped, non-HTML records skipped by the reader."""
-    from synth.demo_corpus import build_corpus
+    from synth.demo.corpus import build_corpus
 
     corpus = build_corpus(tmp_path / "corpus")
     run_job(tmp_path, "dataset=demo", f"warcs=[{tmp_path / 'corpus/web/pages.warc.gz'}]")

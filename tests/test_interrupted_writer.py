@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.staging import stage_documents
 from schemas.validate import validate_dataset
-from synth.documents import make_documents
+from synth.demo.documents import make_documents
 from tests.helpers import pack, shard_hashes
 
 ARGS = ["kind=ocr", "dataset=ocr", "shards.max_samples=10", "executor.tasks=1", "executor.workers=1"]

@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from PIL import Image
 
-from synth.local_web import IMAGE_FORMATS, MIME, LocalWeb, image_for, main, page_for
-from synth.local_web_faults import FAULTS, Fault
+from synth.demo.local_web import IMAGE_FORMATS, MIME, LocalWeb, image_for, main, page_for
+from synth.demo.local_web_faults import FAULTS, Fault
 
 MB = 1024 * 1024
 PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP", "image/gif": "GIF"}

@@ -22,7 +22,7 @@ from pipelines.steps.exclusions import ExclusionRecorder, thumbnail
 from schemas.config_images import NsfwConfig
 from schemas.records import ExclusionSummary
 from schemas.samples import nodes_to_text
-from synth.documents import make_image
+from synth.demo.documents import make_image
 from tests import corpora
 from tests.filter_helpers import run_step
 

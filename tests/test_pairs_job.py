@@ -1,4 +1,4 @@
-"""The pairs job end to end against the local web server (synth.local_web) through the resolver
+"""The pairs job end to end against the local web server (synth.demo.local_web) through the resolver
 override: tables with captions and images chosen to hit every filter, and pairs mined from real
 pages packed into a WARC; the CLIP stages run a tiny open_clip model saved by the test."""
 
@@ -18,8 +18,8 @@ from schemas.config import ConfigError, load_config
 from schemas.config_pairs import PairsConfig
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
-from synth.local_web import LocalWeb, image_for
-from synth.warc_pack import demo_web_pages, pack_pages
+from synth.demo.local_web import LocalWeb, image_for
+from synth.demo.warc_pack import demo_web_pages, pack_pages
 from tests.test_clip_score import save_tiny_clip
 
 

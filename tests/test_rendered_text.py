@@ -103,7 +103,7 @@ def test_texts_from_web_pages(tmp_path):
     boilerplate, scripts and styles."""
     import re
 
-    from synth.demo_pages import plan_pages, render
+    from synth.demo.pages import plan_pages, render
 
     page = next(p for p in plan_pages(0) if p.lang == "de" and p.case == "good")
     html = render(page).decode("utf-8")

@@ -25,8 +25,8 @@ from schemas.config import load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.histograms import HISTOGRAMS_DIR, METRICS, Histograms
 from schemas.records import stat_total
-from synth.local_web import LocalWeb
-from synth.warc_pack import demo_web_pages, pack_pages
+from synth.demo.local_web import LocalWeb
+from synth.demo.warc_pack import demo_web_pages, pack_pages
 from tests.helpers import REPO, pack
 
 pytestmark = pytest.mark.timeout(300)
@@ -88,7 +88,7 @@ def pack_run(tmp_path_factory):
     """The pack job over synthetic interleaved documents plus an NSFW exclusion and a histogram:
     a run of a few seconds."""
     from pipelines.staging import stage_documents
-    from synth.documents import make_documents
+    from synth.demo.documents import make_documents
 
     tmp = tmp_path_factory.mktemp("report-pack")
     stage_documents(make_documents("interleaved", 12), str(tmp / "staged"), files=2)

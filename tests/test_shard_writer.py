@@ -10,7 +10,7 @@ from PIL import Image
 from pipelines.staging import stage_documents
 from schemas.records import step_stats
 from schemas.validate import validate_dataset
-from synth.documents import make_documents
+from synth.demo.documents import make_documents
 from tests.helpers import pack, shard_hashes
 
 

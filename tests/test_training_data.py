@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 from pipelines.staging import stage_documents  # noqa: E402
 from schemas.manifest import Manifest, ShardEntry, totals_of  # noqa: E402
 from schemas.samples import KINDS, dumps  # noqa: E402
-from synth.documents import make_documents, make_image  # noqa: E402
+from synth.demo.documents import make_documents, make_image  # noqa: E402
 from tests.helpers import pack  # noqa: E402
 from training.data import StreamSpec, epoch_keys, in_heldout, manifest_shards, raw_samples  # noqa: E402
 from training.packing import collate, pack_rows  # noqa: E402

@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 from pipelines.cli import main as vlmdata  # noqa: E402
 from pipelines.staging import stage_documents  # noqa: E402
 from schemas.config import load_config  # noqa: E402
-from synth.colour_task import COLOURS, make_colour_documents  # noqa: E402
+from synth.demo.colour_task import COLOURS, make_colour_documents  # noqa: E402
 from tests.helpers import pack  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data import StreamSpec, manifest_shards  # noqa: E402

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.staging import stage_documents
 from schemas.validate import validate_dataset
-from synth.documents import make_documents
+from synth.demo.documents import make_documents
 from tests.helpers import REPO, pack, shard_hashes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -26,7 +26,7 @@ from pipelines.steps.pdf_pages import PdfPages
 from pipelines.steps.pdf_reader import PDF_PROBLEMS, pdf_document
 from pipelines.steps.warc_reader import HTML_TYPES, WarcReader, read_records
 from schemas.config_pdf import PdfRenderConfig
-from synth.warc_pack import demo_web_pages, pack_pages, shared_web_pages
+from synth.demo.warc_pack import demo_web_pages, pack_pages, shared_web_pages
 from tests import corpora
 
 # hypothesis keeps caches (unicode tables) on disk: in the temp folder, not in the checkout

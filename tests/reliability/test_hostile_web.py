@@ -17,7 +17,7 @@ import pytest
 from pipelines.steps.fetch_stage import URLS_SCHEMA, FetchImages
 from schemas.config_images import FetchSettings
 from schemas.records import stat_total
-from synth.local_web import LocalWeb
+from synth.demo.local_web import LocalWeb
 
 # fault (as ?fault=...) -> the failure reason the fetcher must count; None: a good image
 FAULTS = [

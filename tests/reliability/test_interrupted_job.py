@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from schemas.validate import validate_dataset
-from synth.local_web import LocalWeb
-from synth.warc_pack import demo_web_pages, pack_pages
+from synth.demo.local_web import LocalWeb
+from synth.demo.warc_pack import demo_web_pages, pack_pages
 from tests.helpers import REPO, shard_hashes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -19,9 +19,9 @@ from schemas.config import load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.config_pdf import PdfOcrConfig
 from schemas.validate import validate_dataset
-from synth.demo_pdfs import PDFS, make_pdf
-from synth.local_web import LocalWeb
-from synth.warc_pack import demo_web_pages, pack_pages
+from synth.demo.local_web import LocalWeb
+from synth.demo.pdfs import PDFS, make_pdf
+from synth.demo.warc_pack import demo_web_pages, pack_pages
 from tests.helpers import shard_hashes
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -1,4 +1,4 @@
-"""The faults the local web server (`synth.local_web`) can inject, and how each one misbehaves.
+"""The faults the local web server (`synth.demo.local_web`) can inject, and how each one misbehaves.
 
 A fault is picked per URL, by a rule `(fnmatch pattern on "host/path", fault)` or by the query
 parameter `?fault=NAME`. Each one imitates a way real servers break a fetcher: slow or endless

@@ -8,7 +8,7 @@
     corpus.json              the CorpusManifest: files with sha256, and for every page, caption row
                              and PDF page the case it stands for
 
-Images of pages and captions are URLs on fictional hosts that `synth.local_web` answers. The
+Images of pages and captions are URLs on fictional hosts that `synth.demo.local_web` answers. The
 cases are what the filters and dedup must catch, so tests assert exactly what each one drops.
 """
 
@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from synth.demo_pages import BANNER_URL, FAULT_HOST, FAULTS, Page, plan_pages
-from synth.demo_pdfs import PDFS, RECORD_PDF, make_pdf
+from synth.demo.pages import BANNER_URL, FAULT_HOST, FAULTS, Page, plan_pages
+from synth.demo.pdfs import PDFS, RECORD_PDF, make_pdf
 
 PAGE_CASES = ("good", "exact_dup", "same_url_older", "near_dup", "low_quality", "repeated_logo",
               "same_image_set", "latin1", "fault_images", "pdf_record", "non_html")  # fmt: skip
@@ -171,7 +171,7 @@ def write_warc(pages: Sequence[Page], path: Path, seed: int) -> dict[str, int]:
             writer.write_record(record)
             counts[kind] += 1
 
-        info = f"software: vlmdata synth.demo_corpus\r\nformat: WARC File Format 1.0\r\nseed: {seed}\r\n"
+        info = f"software: vlmdata synth.demo.corpus\r\nformat: WARC File Format 1.0\r\nseed: {seed}\r\n"
         write("", "warcinfo", info.encode(), None, _warc_date(first), **{"WARC-Filename": "pages.warc.gz"})
         host, path_part = first.url.split("/", 3)[2:]
         request = StatusAndHeaders(
@@ -290,7 +290,7 @@ def build_corpus(out_dir: str | Path, seed: int = 0) -> CorpusManifest:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m synth.demo_corpus",
+        prog="python -m synth.demo.corpus",
         description="Write the deterministic demo corpus: a WARC of web pages, a caption list and PDFs, "
         "with corpus.json naming the case every item stands for.",
     )

@@ -6,7 +6,7 @@ footer, scripts, styles, comments), with images in the main text written in ever
 reader meets (absolute, relative, protocol-relative, lazy `data-src`, `srcset`, `<figure>`).
 `plan_pages` adds the cases the crawl job's filters and dedup must catch; each page carries
 its case so tests can assert what every filter drops. Image URLs only: the local web server
-(`synth.local_web`) answers them.
+(`synth.demo.local_web`) answers them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from urllib.parse import urljoin
 
-from synth.demo_texts import CHROME, CITIES, NAMES, PHOTO_SLUGS, PHOTO_TEXT, TEMPLATES, TITLES, WHEN
+from synth.demo.texts import CHROME, CITIES, NAMES, PHOTO_SLUGS, PHOTO_TEXT, TEMPLATES, TITLES, WHEN
 
 LANGS = ("en", "de", "fr")
 HOSTS = {
@@ -30,7 +30,7 @@ IMAGE_HOSTS = ("cdn.example.net", "img.example.org")
 MIRROR_HOST = "mirror.example.net"
 SPAM_HOST = "deals.example"
 FAULT_HOST = "faults.example"
-FAULTS = ("404", "reset", "wrong_type")  # `?fault=NAME` makes synth.local_web answer with it
+FAULTS = ("404", "reset", "wrong_type")  # `?fault=NAME` makes synth.demo.local_web answer with it
 BANNER_URL = "https://static.example.com/brand/partner-banner.png"  # in the main text of >10 pages
 PLACEHOLDER = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 IMAGE_STYLES = ("absolute", "figure", "root_relative", "lazy", "srcset", "relative", "protocol_relative")

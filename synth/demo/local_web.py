@@ -4,7 +4,7 @@ It answers any path on any Host header: HTML pages for paths ending in `.html` o
 per-host `/robots.txt`, and an image for everything else. Content is a pure function of the
 original URL (`http://` + Host + path + query), so the fetcher, whose resolver override sends
 `http://www.example.com/a.jpg` here without rewriting it, always gets the same bytes for the same
-URL. Faults (`synth.local_web_faults`) are injected per URL by rule or by `?fault=NAME`, and every
+URL. Faults (`synth.demo.local_web_faults`) are injected per URL by rule or by `?fault=NAME`, and every
 request is counted so tests can assert exact numbers. A host's robots.txt is its text in `robots`,
 or a fault (`robots={"down.example.com": "503"}`); `files` serves fixed bytes at chosen paths
 (the fetch benchmark's JPEGs).
@@ -15,7 +15,7 @@ or a fault (`robots={"down.example.com": "503"}`); `files` serves fixed bytes at
         ...
         assert web.hits[url] == 1
 
-CLI: `python -m synth.local_web --port 8765 --rule '*/broken/*=reset'` serves until Ctrl-C.
+CLI: `python -m synth.demo.local_web --port 8765 --rule '*/broken/*=reset'` serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from posixpath import splitext
 from aiohttp import web
 from PIL import Image
 
-from synth.documents import make_image, sentence
-from synth.local_web_faults import FAULTS, REDIRECTED_PREFIX, Fault, applies, as_fault, serve_fault
+from synth.demo.documents import make_image, sentence
+from synth.demo.local_web_faults import FAULTS, REDIRECTED_PREFIX, Fault, applies, as_fault, serve_fault
 
 LOCALHOST = "127.0.0.1"
 IMAGE_FORMATS = ("jpg", "png", "webp", "gif")
@@ -339,7 +339,7 @@ def _parse_pair(text: str, what: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve the local web on 127.0.0.1 until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m synth.local_web",
+        prog="python -m synth.demo.local_web",
         description="Serve deterministic pages and images for any Host on 127.0.0.1, with injectable faults.",
         epilog=f"Faults: {', '.join(FAULTS)}. Any URL may also ask for one with ?fault=NAME.",
     )

@@ -55,10 +55,10 @@ def shared_web_pages(web_dir: str | Path) -> list[tuple[str, str, bytes]]:
 
 
 def demo_web_pages(seed: int = 0) -> list[tuple[str, str, bytes]]:
-    """(file name, url, html bytes) for every HTML page of the demo corpus (`synth.demo_pages`):
+    """(file name, url, html bytes) for every HTML page of the demo corpus (`synth.demo.pages`):
     en/de/fr articles with boilerplate, images in every form, duplicates, low-quality pages and
     images on hosts the local web answers. Needs nothing outside the checkout."""
-    from synth.demo_pages import plan_pages, render
+    from synth.demo.pages import plan_pages, render
 
     return [
         (f"demo-{n:03d}.html", page.url, page.body or render(page))

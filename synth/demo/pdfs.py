@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import pymupdf
 from PIL import Image, ImageDraw, ImageFont
 
-from synth.demo_pages import NAMES, PHOTO_TEXT, paragraphs
-from synth.documents import make_image
+from synth.demo.documents import make_image
+from synth.demo.pages import NAMES, PHOTO_TEXT, paragraphs
 
 PAGE_CASES = ("text", "two_column", "scanned", "table", "figure", "blank")
 WIDTH, HEIGHT = 595, 842  # A4 in points
@@ -164,7 +164,7 @@ def make_pdf(spec: PdfSpec, seed: int) -> bytes:
     date = f"D:2024{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randrange(24):02d}0000+00'00'"
     doc.set_metadata({
         "title": spec.title, "author": rng.choice(NAMES[spec.lang]), "subject": "vlmdata demo corpus",
-        "keywords": ", ".join(spec.pages), "creator": "vlmdata synth.demo_pdfs", "producer": "PyMuPDF",
+        "keywords": ", ".join(spec.pages), "creator": "vlmdata synth.demo.pdfs", "producer": "PyMuPDF",
         "creationDate": date, "modDate": date,
     })  # fmt: skip
     data = doc.tobytes(garbage=4, deflate=True, no_new_id=True)
