@@ -44,8 +44,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.steps.html_decode import decode_html
-from pipelines.steps.html_simplify import Postprocess, extract_nodes
+from pipelines.steps.web.html_decode import decode_html
+from pipelines.steps.web.html_simplify import Postprocess, extract_nodes
 from schemas.samples import nodes_to_text
 
 DATA = (

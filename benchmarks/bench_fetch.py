@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipelines.steps.fetch_stage import URLS_SCHEMA, FetchImages
+from pipelines.steps.images.fetch_stage import URLS_SCHEMA, FetchImages
 from schemas.config_images import FetchSettings
 from synth.demo.documents import make_image
 from synth.demo.local_web import LocalWeb

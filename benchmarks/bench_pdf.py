@@ -43,8 +43,8 @@ from PIL import Image
 
 from pipelines.executors import run_stages
 from pipelines.pdf_ocr import build_pdf_ocr
-from pipelines.steps.pdf_pages import zoom_for
-from pipelines.steps.pdf_reader import probe_pdf
+from pipelines.steps.pdf.pdf_pages import zoom_for
+from pipelines.steps.pdf.pdf_reader import probe_pdf
 from schemas.config import load_config
 from schemas.config_pdf import PdfOcrConfig
 

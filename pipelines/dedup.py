@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from filters.image_filters import MinImagesFilter
 from pipelines.stages import Stage
-from pipelines.steps.dedup_groups import ClusterEdges, GroupKeys
-from pipelines.steps.dedup_keys import (
+from pipelines.steps.dedup.dedup_groups import ClusterEdges, GroupKeys
+from pipelines.steps.dedup.dedup_keys import (
     IMAGE_PHASH,
     IMAGE_SET,
     IMAGE_SHA256,
@@ -29,10 +29,10 @@ from pipelines.steps.dedup_keys import (
     PARAGRAPH,
     URL,
 )
+from pipelines.steps.dedup.image_dedup import ApplyImageDedup, ImageKeys
+from pipelines.steps.dedup.text_dedup import ApplyTextDedup, DocKeys, SetKeys
 from pipelines.steps.exclusions import ExclusionRecorder
-from pipelines.steps.image_dedup import ApplyImageDedup, ImageKeys
 from pipelines.steps.stage_io import StageReader, StageWriter
-from pipelines.steps.text_dedup import ApplyTextDedup, DocKeys, SetKeys
 from schemas.config import JobConfig
 from schemas.config_images import ImageDedupConfig
 from schemas.config_interleaved import TextDedupConfig

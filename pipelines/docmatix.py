@@ -3,13 +3,13 @@
 Stage ``generate`` (``executor.tasks`` tasks; on Ray with ``gpus_per_task=llm.gpus_per_task`` when
 the backend is a vLLM / SGLang server per task):
 
-- ``OcrPdfReader`` (pipelines/steps/ocr_reader.py) reads the ocr datasets through their manifests
+- ``OcrPdfReader`` (pipelines/steps/docmatix/ocr_reader.py) reads the ocr datasets through their manifests
   and yields one document per PDF (``generation.unit=pdf``) or per page, pages in order;
 - ``BuildPrompts`` draws a prompt template per document (seeded by ``seed`` and the document id,
   synth/qa_prompts.py), cuts the pages to the model's context with a token budget
   (``llm.context_tokens - llm.max_new_tokens -`` the template's own tokens) and keeps the images of
   the pages the prompt shows;
-- ``GenerateResponses`` (pipelines/steps/llm_responses.py) asks the LLM (synth/llm.py) for every
+- ``GenerateResponses`` (pipelines/steps/docmatix/llm_responses.py) asks the LLM (synth/llm.py) for every
   document whose response is not staged yet and stages each response under ``_stage/responses/``,
   so a re-run, or a re-run after a kill, reads them back instead of asking again; refused
   requests drop their document (``request_rejected``), failed ones fail the task at the end;
@@ -32,9 +32,9 @@ from datatrove.pipeline.base import PipelineStep
 from filters.qa_filters import QaFilters
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
+from pipelines.steps.docmatix.llm_responses import GenerateResponses
+from pipelines.steps.docmatix.ocr_reader import OcrPdfReader, TokenCounter, fit_pages, ocr_shards
 from pipelines.steps.exclusions import ExclusionRecorder
-from pipelines.steps.llm_responses import GenerateResponses
-from pipelines.steps.ocr_reader import OcrPdfReader, TokenCounter, fit_pages, ocr_shards
 from pipelines.steps.stage_io import StageReader, StageWriter
 from schemas.config import ConfigError
 from schemas.config_docmatix import DocmatixConfig

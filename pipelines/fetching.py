@@ -18,7 +18,7 @@ from __future__ import annotations
 from datatrove.pipeline.base import PipelineStep
 
 from pipelines.stages import Stage
-from pipelines.steps.fetch_stage import FetchImages, ImageUrlPartitioner, JoinImages
+from pipelines.steps.images.fetch_stage import FetchImages, ImageUrlPartitioner, JoinImages
 from pipelines.steps.stage_io import StageReader, StageWriter
 from schemas.config import JobConfig
 from schemas.config_images import FetchSettings

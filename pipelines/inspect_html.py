@@ -11,8 +11,8 @@ from datatrove.data import Document
 
 from filters.language import LanguageTagger
 from filters.node_filters import NodeFilters
-from pipelines.steps.html_decode import decode_html
-from pipelines.steps.html_extract import HtmlExtractor
+from pipelines.steps.web.html_decode import decode_html
+from pipelines.steps.web.html_extract import HtmlExtractor
 from schemas.config_interleaved import NodeFilterConfig
 
 

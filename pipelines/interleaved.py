@@ -1,7 +1,7 @@
 """The ``interleaved`` job (OBELICS): WARC pages -> interleaved image-text documents.
 
 In crawl mode (``page_urls``), stage ``crawl`` first fetches the listed pages with the shared
-fetcher and archives the responses as WARC (pipelines/steps/crawl.py); extraction reads that archive.
+fetcher and archives the responses as WARC (pipelines/steps/web/crawl.py); extraction reads that archive.
 
 Stage ``extract`` reads WARC/ARC files (or a table of record pointers), decodes and simplifies
 each page into ordered text and image nodes, identifies its language, applies the node-level
@@ -53,11 +53,11 @@ from pipelines.fetching import JOIN, image_fetch_stages
 from pipelines.governance import governance_steps
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
-from pipelines.steps.crawl import CrawlPages
 from pipelines.steps.exclusions import ExclusionRecorder
-from pipelines.steps.html_extract import HtmlExtractor
 from pipelines.steps.stage_io import StageReader, StageWriter
-from pipelines.steps.warc_reader import WarcPointerReader, WarcReader
+from pipelines.steps.web.crawl import CrawlPages
+from pipelines.steps.web.html_extract import HtmlExtractor
+from pipelines.steps.web.warc_reader import WarcPointerReader, WarcReader
 from schemas.config import ConfigError
 from schemas.config_interleaved import InterleavedConfig
 from schemas.histograms import HISTOGRAMS_DIR

@@ -10,8 +10,8 @@ from datatrove.pipeline.base import PipelineStep
 
 from pipelines.stages import Stage
 from pipelines.steps import folder
-from pipelines.steps.finalize import FinalizeShards
-from pipelines.steps.shard_writer import ShardWriter
+from pipelines.steps.shards.finalize import FinalizeShards
+from pipelines.steps.shards.shard_writer import ShardWriter
 from pipelines.steps.stage_io import StageReader
 from schemas.config import ConfigError, JobConfig, PackConfig
 

@@ -16,7 +16,7 @@ Then, as in the interleaved job and with its stages (pipelines/fetching.py, pipe
 - CLIP score (filters/clip_score.py; a GPU stage where there is one), in ``clip.mode``:
   ``threshold``: one stage ``clip`` scoring and keeping pairs at or above ``clip.threshold``;
   ``top_fraction``: ``clip_score`` -> ``clip_threshold`` (one task, the global quantile) ->
-  ``clip_filter`` (pipelines/steps/clip_stage.py);
+  ``clip_filter`` (pipelines/steps/images/clip_stage.py);
 - image dedup (``image_keys`` -> ``image_groups`` -> ``image_clusters`` -> ``image_dedup``);
 - ``write_shards`` and ``finalize``: shards of kind ``pair`` whose ``meta`` holds the image URL,
   the caption, the caption's language and score, ``nsfw_score``, ``clip_score`` and provenance.
@@ -38,11 +38,11 @@ from pipelines.governance import governance_steps
 from pipelines.interleaved import histograms, warc_reader
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
-from pipelines.steps.clip_stage import THRESHOLD_FILE, ClipQuantile, CopyScores, ScoreRows
 from pipelines.steps.exclusions import ExclusionRecorder
-from pipelines.steps.html_extract import HtmlExtractor
-from pipelines.steps.pairs_reader import PairsTableReader, WarcPairs
+from pipelines.steps.images.clip_stage import THRESHOLD_FILE, ClipQuantile, CopyScores, ScoreRows
 from pipelines.steps.stage_io import StageReader, StageWriter
+from pipelines.steps.web.html_extract import HtmlExtractor
+from pipelines.steps.web.pairs_reader import PairsTableReader, WarcPairs
 from schemas.config import ConfigError
 from schemas.config_pairs import PairsConfig
 

@@ -26,9 +26,9 @@ from filters.page_filters import BlankPageFilter, PageTextFilter, PdfFilter
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
 from pipelines.steps.exclusions import ExclusionRecorder
-from pipelines.steps.page_ocr import PageOcr
-from pipelines.steps.pdf_pages import PdfPages
-from pipelines.steps.pdf_reader import PdfReader, list_inputs
+from pipelines.steps.pdf.page_ocr import PageOcr
+from pipelines.steps.pdf.pdf_pages import PdfPages
+from pipelines.steps.pdf.pdf_reader import PdfReader, list_inputs
 from schemas.config import ConfigError
 from schemas.config_pdf import PdfOcrConfig
 from schemas.histograms import HISTOGRAMS_DIR

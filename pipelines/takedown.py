@@ -29,8 +29,8 @@ from typing import Any
 
 from filters.blocklists import normalize_url, read_list
 from pipelines.steps import folder
-from pipelines.steps.samples import Sample
-from pipelines.steps.shard_writer import OpenShard
+from pipelines.steps.shards.samples import Sample
+from pipelines.steps.shards.shard_writer import OpenShard
 from schemas.manifest import MANIFEST, SIZES, Manifest, ShardEntry, sizes_json, totals_of
 from schemas.samples import sample_texts, split_member
 

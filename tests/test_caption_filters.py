@@ -13,9 +13,9 @@ from datatrove.data import Document
 
 from filters.caption_filters import CAPTION_REASONS, CaptionFilters, caption_verdict
 from filters.language import LanguageIdentifier
-from pipelines.steps.html_extract import HtmlExtractor
-from pipelines.steps.pairs_reader import PairsTableReader, WarcPairs, table_format
-from pipelines.steps.warc_reader import WarcReader
+from pipelines.steps.web.html_extract import HtmlExtractor
+from pipelines.steps.web.pairs_reader import PairsTableReader, WarcPairs, table_format
+from pipelines.steps.web.warc_reader import WarcReader
 from schemas.config_pairs import CaptionFilterConfig, PairsTableConfig
 from schemas.records import stat_total
 from synth.demo.warc_pack import demo_web_pages, pack_pages

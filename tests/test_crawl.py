@@ -13,7 +13,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.executors import run_stages
 from pipelines.interleaved import build_interleaved
-from pipelines.steps.crawl import read_url_list
+from pipelines.steps.web.crawl import read_url_list
 from schemas.config import ConfigError, load_config
 from schemas.config_interleaved import InterleavedConfig
 from schemas.records import step_stats

@@ -17,7 +17,7 @@ from datatrove.data import Document, Media, MediaType
 from pipelines.docmatix import build_docmatix
 from pipelines.executors import StageFailed, run_stages
 from pipelines.staging import stage_documents
-from pipelines.steps.ocr_reader import OcrPdfReader, TokenCounter, fit_pages
+from pipelines.steps.docmatix.ocr_reader import OcrPdfReader, TokenCounter, fit_pages
 from schemas.config import load_config
 from schemas.config_docmatix import DocmatixConfig
 from schemas.records import step_stats

@@ -16,7 +16,7 @@ from PIL import Image
 from pipelines.executors import run_stages
 from pipelines.fetch import is_failure_reason
 from pipelines.interleaved import build_interleaved
-from pipelines.steps.fetch_stage import url_partition
+from pipelines.steps.images.fetch_stage import url_partition
 from pipelines.steps.stage_io import row_to_document
 from schemas.config import load_config
 from schemas.config_interleaved import InterleavedConfig

@@ -7,9 +7,9 @@ import pytest
 from datatrove.data import Document, MediaType
 
 from benchmarks.bench_extraction import Score, load_pages, score_page
-from pipelines.steps.html_extract import HtmlExtractor
-from pipelines.steps.html_images import image_source, parse_srcset
-from pipelines.steps.html_simplify import Extraction, extract_nodes
+from pipelines.steps.web.html_extract import HtmlExtractor
+from pipelines.steps.web.html_images import image_source, parse_srcset
+from pipelines.steps.web.html_simplify import Extraction, extract_nodes
 from schemas.samples import nodes_to_text
 from tests import corpora
 

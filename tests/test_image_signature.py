@@ -24,7 +24,7 @@ from filters.dedup.image_signature import (
     one_blas_thread,
     signature_keys,
 )
-from pipelines.steps.dedup_keys import IMAGE_PHASH, KeyRowsWriter, detail_matrix, read_partition
+from pipelines.steps.dedup.dedup_keys import IMAGE_PHASH, KeyRowsWriter, detail_matrix, read_partition
 from schemas.config_images import ImageDedupConfig
 from tests.dedup_fixtures import banner, cropped, encode, jpeg
 

@@ -17,7 +17,7 @@ from warcio.warcwriter import WARCWriter
 from filters.page_filters import count_tokens, estimate_tokens
 from pipelines.executors import run_stages
 from pipelines.pdf_ocr import build_pdf_ocr
-from pipelines.steps.pdf_text import RTL_BLOCKS, has_rtl, mostly_rtl, reading_order, word_boxes
+from pipelines.steps.pdf.pdf_text import RTL_BLOCKS, has_rtl, mostly_rtl, reading_order, word_boxes
 from schemas.config import ConfigError, load_config
 from schemas.config_pdf import PdfOcrConfig
 from schemas.records import step_stats
@@ -376,8 +376,8 @@ def test_batched_pages_equal_page_by_page(monkeypatch):
     pages of every PDF of shared/data (164 pages and failures) come out in the same order with
     the same text, meta, reasons and image bytes as one page at a time. The first run takes over
     the documents the reader opened, the later ones open the PDFs themselves: same pages too."""
-    from pipelines.steps import pdf_pages
-    from pipelines.steps.pdf_reader import OPEN_PDF, pdf_document
+    from pipelines.steps.pdf import pdf_pages
+    from pipelines.steps.pdf.pdf_reader import OPEN_PDF, pdf_document
     from schemas.config_pdf import PdfRenderConfig
 
     docs = [pdf_document(path.read_bytes(), path.stem, str(path)) for path in sorted(PDFS.glob("*.pdf"))]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipelines.steps.warc_reader import WarcPointerReader, WarcReader
+from pipelines.steps.web.warc_reader import WarcPointerReader, WarcReader
 from tests.warc_fixtures import HTML_PAGES, counters, read_pointers, record_spans, write_table
 
 

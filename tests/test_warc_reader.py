@@ -14,8 +14,8 @@ from datatrove.data import MediaType
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.steps.html_decode import decode_html
-from pipelines.steps.warc_reader import WarcReader
+from pipelines.steps.web.html_decode import decode_html
+from pipelines.steps.web.warc_reader import WarcReader
 from tests.warc_fixtures import (
     DATE,
     EXAMPLE,

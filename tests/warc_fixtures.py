@@ -15,7 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.steps.warc_reader import WarcPointerReader
+from pipelines.steps.web.warc_reader import WarcPointerReader
 from tests import corpora
 
 WARCS = corpora.path("warc")

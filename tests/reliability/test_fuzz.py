@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from pipelines.fetch.images import decode_image
-from pipelines.steps.html_extract import HtmlExtractor
-from pipelines.steps.html_simplify import extract_nodes
-from pipelines.steps.pdf_pages import PdfPages
-from pipelines.steps.pdf_reader import PDF_PROBLEMS, pdf_document
-from pipelines.steps.warc_reader import HTML_TYPES, WarcReader, read_records
+from pipelines.steps.pdf.pdf_pages import PdfPages
+from pipelines.steps.pdf.pdf_reader import PDF_PROBLEMS, pdf_document
+from pipelines.steps.web.html_extract import HtmlExtractor
+from pipelines.steps.web.html_simplify import extract_nodes
+from pipelines.steps.web.warc_reader import HTML_TYPES, WarcReader, read_records
 from schemas.config_pdf import PdfRenderConfig
 from synth.demo.warc_pack import demo_web_pages, pack_pages, shared_web_pages
 from tests import corpora
@@ -206,7 +206,7 @@ def test_generated_html_is_extracted_or_dropped(html, url):
 def test_generated_html_in_odd_encodings_is_extracted_or_dropped(html, encoding, declared):
     """Bytes in one encoding under a ``<meta charset>`` that may name another (or none, or nonsense),
     decoded by the reader's charset detection, then extracted."""
-    from pipelines.steps.html_decode import decode_html
+    from pipelines.steps.web.html_decode import decode_html
 
     meta = f'<meta charset="{declared}">' if declared else ""
     body = (meta + html).encode(encoding, errors="replace")

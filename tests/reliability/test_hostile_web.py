@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.steps.fetch_stage import URLS_SCHEMA, FetchImages
+from pipelines.steps.images.fetch_stage import URLS_SCHEMA, FetchImages
 from schemas.config_images import FetchSettings
 from schemas.records import stat_total
 from synth.demo.local_web import LocalWeb

@@ -33,7 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from filters.dedup.image_signature import close_pairs
-from pipelines.steps.dedup_keys import KIND_NAMES, NUMBER_COLUMNS, detail_matrix, read_partition
+from pipelines.steps.dedup.dedup_keys import KIND_NAMES, NUMBER_COLUMNS, detail_matrix, read_partition
 
 EDGE_SCHEMA = pa.schema(
     [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.steps.html_simplify import _Walker
+    from pipelines.steps.web.html_simplify import _Walker
 
 HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 GROUP_TAGS = frozenset("ul ol dl table menu".split())  # where the link density of items is judged

@@ -17,7 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from pipelines.steps import folder
-from pipelines.steps.shard_writer import SHARD_INDEX_DIR
+from pipelines.steps.shards.shard_writer import SHARD_INDEX_DIR
 from pipelines.versions import versions
 from schemas.manifest import MANIFEST, SHARDS_DIR, SIZES, Manifest, ShardEntry, sizes_json, totals_of
 from schemas.records import StatKeys

@@ -1,12 +1,12 @@
 """PDF pages -> ``ocr`` documents: a rendered image and its transcription per page.
 
-``PdfPages`` expands each PDF document (``pipelines.steps.pdf_reader``) into one document per
+``PdfPages`` expands each PDF document (``pipelines.steps.pdf.pdf_reader``) into one document per
 page, in page order: the page rendered with PyMuPDF at ``render.dpi``, scaled down so its longer
 side fits ``render.max_side`` (aspect kept), encoded as ``shards.image_format``; its share of ink
 (``ink_share``, for ``BlankPageFilter``); the transcription read from the text layer in reading
-order, with word boxes in ``meta.words`` (``pipelines.steps.pdf_text``). A page is interpreted
+order, with word boxes in ``meta.words`` (``pipelines.steps.pdf.pdf_text``). A page is interpreted
 once, into a display list that gives both the image and the text. A page without a usable text
-layer is marked ``needs_ocr``; ``PageOcr`` (``pipelines.steps.page_ocr``) then runs Tesseract on
+layer is marked ``needs_ocr``; ``PageOcr`` (``pipelines.steps.pdf.page_ocr``) then runs Tesseract on
 the rendered image, or drops the page with the reason it could not. Pages are rendered in
 batches of ``PAGE_BATCH``, across PDFs, and then transcribed (see ``PdfPages.pages``); they leave
 in order.
@@ -34,8 +34,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from PIL import Image
 
-from pipelines.steps.pdf_reader import OPEN_PDF
-from pipelines.steps.pdf_text import TEXT_FLAGS, text_layer, word_boxes
+from pipelines.steps.pdf.pdf_reader import OPEN_PDF
+from pipelines.steps.pdf.pdf_text import TEXT_FLAGS, text_layer, word_boxes
 from schemas.config_pdf import PdfRenderConfig
 
 PAGE_BATCH = 16  # pages rendered one after another before they are transcribed (see PdfPages.pages)

@@ -28,8 +28,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.steps.html_decode import http_payload
-from pipelines.steps.warc_reader import WARC_ERRORS, WARC_GLOBS
+from pipelines.steps.web.html_decode import http_payload
+from pipelines.steps.web.warc_reader import WARC_ERRORS, WARC_GLOBS
 
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 PDF_PROBLEMS = {

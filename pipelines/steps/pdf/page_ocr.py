@@ -1,6 +1,6 @@
 """Tesseract OCR of the rendered pages that have no usable text layer.
 
-``PdfPages`` (``pipelines.steps.pdf_pages``) marks such pages ``needs_ocr``; ``PageOcr`` runs
+``PdfPages`` (``pipelines.steps.pdf.pdf_pages``) marks such pages ``needs_ocr``; ``PageOcr`` runs
 Tesseract on their rendered image (one thread, TSV output), keeps its words in Tesseract's
 reading order with their boxes in 0..``BOX_SCALE`` of the image, as the text layer's words are,
 or drops the page with the reason it could not: ``ocr_disabled``, ``ocr_unavailable``,
@@ -18,7 +18,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.logging import logger
 
-from pipelines.steps.pdf_text import BOX_SCALE
+from pipelines.steps.pdf.pdf_text import BOX_SCALE
 from schemas.config_pdf import OcrConfig
 
 

@@ -17,7 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from filters.licences import page_licence
-from pipelines.steps.html_simplify import Extraction, ImageRef, Postprocess, extract_nodes
+from pipelines.steps.web.html_simplify import Extraction, ImageRef, Postprocess, extract_nodes
 from schemas.records import StatKeys
 from schemas.samples import nodes_to_text
 

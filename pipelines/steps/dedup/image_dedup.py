@@ -27,8 +27,15 @@ from datatrove.pipeline.base import PipelineStep
 
 from filters.dedup.image_signature import image_signature, one_blas_thread, signature_keys
 from filters.node_filters import drop_images, excluded_node
-from pipelines.steps.dedup_groups import read_drops
-from pipelines.steps.dedup_keys import IMAGE_PHASH, IMAGE_SHA256, MASK63, KeyRowsWriter, doc_date, image_ref
+from pipelines.steps.dedup.dedup_groups import read_drops
+from pipelines.steps.dedup.dedup_keys import (
+    IMAGE_PHASH,
+    IMAGE_SHA256,
+    MASK63,
+    KeyRowsWriter,
+    doc_date,
+    image_ref,
+)
 
 
 def image_sha256_key(media: Media) -> int:

@@ -32,8 +32,8 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from pipelines.steps.html_content import HEADING_TAGS, _select
-from pipelines.steps.html_images import ImageRef, _image
+from pipelines.steps.web.html_content import HEADING_TAGS, _select
+from pipelines.steps.web.html_images import ImageRef, _image
 
 # What the walk does with each tag; any other tag is inline (unwrapped into the running text).
 _DROP, _BR, _IMAGE, _BLOCK, _CHROME, _LINK, _CAPTION, _FIGURE = range(1, 9)

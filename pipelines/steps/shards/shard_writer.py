@@ -22,7 +22,7 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from pipelines.steps import folder
-from pipelines.steps.samples import BadDocument, Sample, document_to_sample
+from pipelines.steps.shards.samples import BadDocument, Sample, document_to_sample
 from schemas.manifest import SHARDS_DIR, ShardEntry, shard_name
 from schemas.records import StatKeys
 from schemas.samples import count_words

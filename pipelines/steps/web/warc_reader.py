@@ -33,7 +33,7 @@ from datatrove.utils.logging import logger
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from pipelines.steps.html_decode import decode_html, http_payload
+from pipelines.steps.web.html_decode import decode_html, http_payload
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WARC_GLOBS = ("**/*.warc", "**/*.warc.gz", "**/*.arc", "**/*.arc.gz")

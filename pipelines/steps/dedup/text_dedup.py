@@ -33,8 +33,8 @@ from filters.dedup.minhash import MinHasher, paragraph_key
 from filters.node_filters import excluded_node, replace_nodes
 from filters.urls import domain_of
 from filters.urls import normalize_url as url_key
-from pipelines.steps.dedup_groups import read_drops, read_frequent
-from pipelines.steps.dedup_keys import (
+from pipelines.steps.dedup.dedup_groups import read_drops, read_frequent
+from pipelines.steps.dedup.dedup_keys import (
     IMAGE_SET,
     IMAGE_URL,
     KIND_NAMES,

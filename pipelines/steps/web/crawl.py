@@ -32,7 +32,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipelines.fetch import Fetcher
-from pipelines.steps.fetch_stage import fetch_config, task_fetch_config, url_partition
+from pipelines.steps.images.fetch_stage import fetch_config, task_fetch_config, url_partition
 from schemas.config_images import FetchSettings
 
 

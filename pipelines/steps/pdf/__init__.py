@@ -1,0 +1,1 @@
+"""PDF input: reading and probing PDFs, rendering pages, the text layer in reading order, OCR."""
