@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from filters.dedup import MinHasher, band_keys, hamming, normalize_text, paragraph_key, phash, sha256_hex
-from filters.dedup.image_hash import BLOCKS_FOR_DISTANCE, _band_layout
+from filters.dedup.image_hash import BLOCKS_FOR_DISTANCE, band_layout
 from tests import corpora
 
 IMAGES = corpora.path("pillow")
@@ -199,7 +199,7 @@ def test_band_keys_guarantee_at_distance_exactly_k(k: int) -> None:
 
 def key_bits(k: int) -> np.ndarray:
     """Bits of each key of ``band_keys(., k)``: the widths of its blocks added up."""
-    _, masks, combos, _ = _band_layout(k)
+    _, masks, combos, _ = band_layout(k)
     return np.array([int(m).bit_length() for m in masks])[combos].sum(axis=1)
 
 

@@ -97,7 +97,7 @@ def phash(data: bytes) -> int:
 
 
 @cache
-def _band_layout(max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def band_layout(max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(block shifts, block masks, combinations [keys, b - k], per-combination salts)."""
     if max_distance not in BLOCKS_FOR_DISTANCE:
         raise ValueError(
@@ -117,7 +117,7 @@ def _band_layout(max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 def band_keys(h: int, max_distance: int) -> list[int]:
     """Keys (ints < 2**63, combination index mixed in) such that any two hashes within
     ``max_distance`` bits share at least one key; see BLOCKS_FOR_DISTANCE for counts and widths."""
-    shifts, masks, combos, salts = _band_layout(max_distance)
+    shifts, masks, combos, salts = band_layout(max_distance)
     values = (np.uint64(h) >> shifts) & masks  # [blocks]
     acc = salts
     for col in combos.T:  # fold the chosen blocks' values into each combination's key

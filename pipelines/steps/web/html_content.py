@@ -1,6 +1,6 @@
 """Main-content selection: which blocks of the walk make the article.
 
-The walk (``html_simplify``) records elements and blocks; this module judges them, rules 2-3 of
+The walk (``html_walk``) records elements and blocks; this module judges them, rules 2-3 of
 the ``html_simplify`` docstring: weigh each block as prose, find the main container holding most
 of it and the lede right before it, then drop link-heavy blocks, repeats, date lines and labels
 whose section was dropped. Kept apart from the walk so the selection rules and their tuning
@@ -9,14 +9,7 @@ constants, measured on ``benchmarks/bench_extraction.py``, sit together in one p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pipelines.steps.web.html_simplify import _Walker
-
-HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
-GROUP_TAGS = frozenset("ul ol dl table menu".split())  # where the link density of items is judged
-ITEM_TAGS = frozenset("li dt dd td th tr tbody thead tfoot".split())
+from pipelines.steps.web.html_walk import GROUP_TAGS, HEADING_TAGS, ITEM_TAGS, Walker
 
 # Tuning, measured on the benchmark pages (rules, never pages).
 MAX_LINK_DENSITY = 0.5  # a block with more anchor text than this share is navigation
@@ -52,7 +45,7 @@ def _inside(parent: list[int], root: int) -> list[bool]:
     return inside
 
 
-def _main_container(w: _Walker, dead: list[bool], weights: list[int]) -> int:
+def _main_container(w: Walker, dead: list[bool], weights: list[int]) -> int:
     """The element whose subtree is the article (``html_simplify`` docstring, rule 2)."""
     own, count = [0] * len(w.parent), [0] * len(w.parent)
     for (owner, *_), weight in zip(w.blocks, weights, strict=True):
@@ -78,7 +71,7 @@ def _main_container(w: _Walker, dead: list[bool], weights: list[int]) -> int:
     return current
 
 
-def _lede(w: _Walker, container: int, dead: list[bool], weights: list[int], first: int) -> set[int]:
+def _lede(w: Walker, container: int, dead: list[bool], weights: list[int], first: int) -> set[int]:
     """The run of prose, headings and images right before the container (boilerplate skipped),
     within ``LEDE_LEVELS`` levels above it: a title, a standfirst, a hero image."""
     root = container
@@ -118,7 +111,7 @@ def _is_label(text: str, tag: str) -> bool:
     return tag not in ITEM_TAGS and len(text) <= LABEL_CHARS and text[-1] not in ".!?\"'»“”)"
 
 
-def _select(w: _Walker) -> list[bool]:
+def select_blocks(w: Walker) -> list[bool]:
     """Which blocks of the walk make the article (``html_simplify`` docstring, rules 1-3)."""
     size = len(w.parent)
     weights = [_prose_weight(text, link) if text is not None else 0 for _, text, link, _ in w.blocks]

@@ -77,7 +77,7 @@ def _dimension(attrs: dict[str, str | None], name: str) -> int | None:
     return found[0] if found else None
 
 
-def _image(node: LexborNode, base: str) -> ImageRef | None:
+def image_ref(node: LexborNode, base: str) -> ImageRef | None:
     """The image of an ``<img>``, or of a ``<picture>`` (its img, else its largest source)."""
     img = node.css_first("img") if node.tag == "picture" else node
     attrs = img.attributes if img is not None else {}
