@@ -18,7 +18,6 @@ import io
 import json
 import posixpath
 import re
-import tarfile
 from typing import Any
 
 import fsspec
@@ -26,6 +25,7 @@ import fsspec
 from schemas.histograms import HISTOGRAMS_DIR, Histograms
 from schemas.manifest import MANIFEST, SHARDS_DIR, Manifest
 from schemas.records import ExclusionSummary, merge_summaries, stat_total
+from schemas.shard_reader import iter_samples
 
 # metric -> the config keys (dotted) whose values are drawn as threshold lines on its histogram
 THRESHOLD_KEYS: dict[str, tuple[str, ...]] = {
@@ -247,20 +247,17 @@ def read_samples(run: RunReader, shard: str, limit: int = KEPT_SAMPLES) -> list[
     """The first ``limit`` samples of one shard, streamed (the rest of the shard is not read):
     each the sample JSON plus ``image_data`` (member suffix -> small base64 JPEG)."""
     samples: list[dict[str, Any]] = []
-    current_key, current = None, None
-    with run.fs.open(run.path(shard), "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
-        for member in tar:
-            key, _, suffix = member.name.partition(".")
-            if key != current_key:
-                if len(samples) >= limit:
-                    break
-                current_key, current = key, {"key": key, "image_data": {}}
-                samples.append(current)
-            data = tar.extractfile(member).read() if member.isfile() else b""
-            if suffix == "json":
-                current.update(json.loads(data))
-            elif len(current["image_data"]) < IMAGES_PER_SAMPLE:
-                current["image_data"][suffix] = _image_data(data)
+    with run.fs.open(run.path(shard), "rb") as f:
+        for sample in iter_samples(f):
+            if len(samples) >= limit:
+                break
+            try:
+                data = sample.json()
+            except (KeyError, ValueError):
+                continue  # no sample JSON: nothing a trainer would see
+            images = sample.images()[:IMAGES_PER_SAMPLE]
+            samples.append({"key": sample.key, "image_data": {}, **data})
+            samples[-1]["image_data"] = {suffix: _image_data(body) for suffix, body in images}
     return [s for s in samples if "kind" in s]
 
 

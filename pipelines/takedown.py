@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tarfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -32,7 +31,8 @@ from pipelines.steps import folder
 from pipelines.steps.shards.samples import Sample
 from pipelines.steps.shards.shard_writer import OpenShard
 from schemas.manifest import MANIFEST, SIZES, Manifest, ShardEntry, sizes_json, totals_of
-from schemas.samples import sample_texts, split_member
+from schemas.samples import sample_texts
+from schemas.shard_reader import iter_samples
 
 TAKEDOWNS_DIR = "_takedowns"
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -80,27 +80,6 @@ class TakedownResult:
     samples_after: int
 
 
-def _read_samples(fileobj):
-    """(key, json bytes, [(suffix, bytes)]) per sample of a shard, in order."""
-    key, json_bytes, images = None, None, []
-    with tarfile.open(fileobj=fileobj, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            k, suffix = split_member(member.name)
-            if k != key and key is not None:
-                yield key, json_bytes, images
-                json_bytes, images = None, []
-            key = k
-            data = tar.extractfile(member).read()
-            if suffix == "json":
-                json_bytes = data
-            else:
-                images.append((suffix, data))
-    if key is not None:
-        yield key, json_bytes, images
-
-
 def _tokenizer(manifest: Manifest):
     path = (manifest.config.get("shards") or {}).get("tokenizer")
     if not path:
@@ -131,7 +110,7 @@ def takedown(
     pending: list[tuple[OpenShard | None, ShardEntry]] = []  # rewritten shards, renamed at the end
     for entry in manifest.shardlist:
         with root.open(entry.url, "rb") as raw:
-            samples = list(_read_samples(raw))
+            samples = [(s.key, s.members.get("json"), s.images()) for s in iter_samples(raw)]
         kept, hits = [], []
         for key, json_bytes, images in samples:
             sample = json.loads(json_bytes) if json_bytes else {}

@@ -7,14 +7,13 @@ Problems are collected, never raised, so one run lists everything that is wrong.
 from __future__ import annotations
 
 import hashlib
-import json
-import tarfile
 from dataclasses import dataclass, field
 
 import fsspec
 
 from schemas.manifest import MANIFEST, SHARDS_DIR, Manifest
-from schemas.samples import sample_errors, split_member
+from schemas.samples import sample_errors
+from schemas.shard_reader import SHARD_ERRORS, ShardSample, iter_samples
 
 
 class _HashingReader:
@@ -46,50 +45,38 @@ class Report:
         return not self.problems
 
 
+def _check_sample(sample: ShardSample, url: str, kind: str, report: Report) -> None:
+    where = f"{url}: sample {sample.key}"
+    report.problems.extend(f"{where}: member .{suffix} appears twice" for suffix in sample.repeated)
+    if "json" not in sample.members:
+        report.problems.append(f"{where}: has no .json member")
+        return
+    try:
+        data = sample.json()
+    except ValueError as error:
+        report.problems.append(f"{where}: .json is not valid JSON ({error})")
+        return
+    if isinstance(data, dict) and data.get("kind") != kind:
+        report.problems.append(f"{where}: kind {data.get('kind')!r}, the manifest says {kind!r}")
+    images = {suffix for suffix in sample.members if suffix != "json"}
+    report.problems.extend(f"{where}: {problem}" for problem in sample_errors(data, images))
+
+
 def _check_shard(fs, path: str, url: str, kind: str, report: Report) -> tuple[int, int, int, str]:
     """Returns (samples, images, size, sha256) and appends this shard's problems."""
     samples = images = 0
     seen: set[str] = set()
-    current_key, current_members, current_json = None, set(), None
-
-    def flush():
-        nonlocal samples, images
-        if current_key is None:
-            return
-        samples += 1
-        images += len(current_members)
-        where = f"{url}: sample {current_key}"
-        if current_json is None:
-            report.problems.append(f"{where}: has no .json member")
-            return
-        try:
-            sample = json.loads(current_json)
-        except ValueError as error:
-            report.problems.append(f"{where}: .json is not valid JSON ({error})")
-            return
-        if isinstance(sample, dict) and sample.get("kind") != kind:
-            report.problems.append(f"{where}: kind {sample.get('kind')!r}, the manifest says {kind!r}")
-        report.problems.extend(f"{where}: {problem}" for problem in sample_errors(sample, current_members))
-
     with fs.open(path, "rb") as raw:
-        reader = _HashingReader(raw)
+        reader = _HashingReader(raw)  # not seekable: the shard is read as one stream, and hashed
         try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for member in tar:
-                    key, suffix = split_member(member.name)
-                    if key != current_key:
-                        flush()
-                        if key in seen:
-                            report.problems.append(f"{url}: members of sample {key} are not adjacent")
-                        seen.add(key)
-                        current_key, current_members, current_json = key, set(), None
-                    data = tar.extractfile(member).read() if member.isfile() else b""
-                    if suffix == "json":
-                        current_json = data
-                    else:
-                        current_members.add(suffix)
-                flush()
-        except (tarfile.TarError, EOFError, OSError) as error:
+            for sample in iter_samples(reader):
+                if sample.key in seen:
+                    report.problems.append(f"{url}: members of sample {sample.key} are not adjacent")
+                seen.add(sample.key)
+                samples += 1
+                images += len(sample.members) - ("json" in sample.members)
+                _check_sample(sample, url, kind, report)
+        except SHARD_ERRORS as error:
             report.problems.append(f"{url}: not a readable tar file ({error})")
         reader.drain()
     return samples, images, reader.size, reader.sha256.hexdigest()

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.manifest import Manifest
-from schemas.samples import split_member
+from schemas.shard_reader import SHARD_ERRORS, iter_samples
 
 Position = tuple[int, int]  # (epoch, index of the sample in this worker's stream)
 
@@ -65,26 +64,15 @@ def in_heldout(key: str, fraction: float) -> bool:
 
 
 def read_shard(url: str, counters: Counter) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, members) of one shard in order. A shard that cannot be read (missing, truncated,
-    not a tar) ends where the damage starts and is counted as ``unreadable_shard``."""
-    key, members = None, {}
+    """(key, members) of one shard in order (`schemas.shard_reader`). A shard that cannot be read
+    (missing, truncated, not a tar) ends where the damage starts and is counted as
+    ``unreadable_shard``."""
     try:
-        with tarfile.open(url, mode="r|*") as tar:
-            for info in tar:
-                if not info.isfile():
-                    continue
-                name_key, suffix = split_member(info.name.rsplit("/", 1)[-1])
-                data = tar.extractfile(info).read()
-                if name_key != key:
-                    if key is not None:
-                        yield key, members
-                    key, members = name_key, {}
-                members[suffix] = data
-    except (tarfile.TarError, OSError, EOFError):
+        with open(url, "rb") as shard:
+            for sample in iter_samples(shard):
+                yield sample.key, sample.members
+    except SHARD_ERRORS:
         counters["unreadable_shard"] += 1
-        return
-    if key is not None:
-        yield key, members
 
 
 def shuffled(items: Iterator, size: int, rng: random.Random) -> Iterator:

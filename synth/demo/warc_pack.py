@@ -54,14 +54,17 @@ def shared_web_pages(web_dir: str | Path) -> list[tuple[str, str, bytes]]:
     ]
 
 
-def demo_web_pages(seed: int = 0) -> list[tuple[str, str, bytes]]:
+def demo_web_pages(seed: int = 0, copies: int = 1) -> list[tuple[str, str, bytes]]:
     """(file name, url, html bytes) for every HTML page of the demo corpus (`synth.demo.pages`):
     en/de/fr articles with boilerplate, images in every form, duplicates, low-quality pages and
-    images on hosts the local web answers. Needs nothing outside the checkout."""
+    images on hosts the local web answers. `copies` > 1 adds the pages drawn with the next seeds
+    (other texts and URLs: 39 pages a seed), for tests that need a job to run a while. Needs
+    nothing outside the checkout."""
     from synth.demo.pages import plan_pages, render
 
     return [
-        (f"demo-{n:03d}.html", page.url, page.body or render(page))
-        for n, page in enumerate(plan_pages(seed))
+        (f"demo-{s}-{n:03d}.html", page.url, page.body or render(page))
+        for s in range(seed, seed + copies)
+        for n, page in enumerate(plan_pages(s))
         if page.content_type.startswith("text/html")
     ]

@@ -28,7 +28,7 @@ TASKS = 4
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("interrupted")
-    pack_pages([(url, body) for _, url, body in demo_web_pages()], tmp / "pages.warc.gz")
+    pack_pages([(url, body) for _, url, body in demo_web_pages(copies=3)], tmp / "pages.warc.gz")
     with LocalWeb() as server:
         yield tmp, server.resolver_override()["*"][1]
 

@@ -97,7 +97,7 @@ def interleaved_config(out: Path, warcs: Path, port: int, *executor: str) -> Int
 
 
 def test_interleaved_job_survives_a_removed_node(cluster, tmp_path):
-    pages = demo_web_pages()
+    pages = demo_web_pages(copies=3)
     for part in range(4):
         pack_pages([(url, body) for _, url, body in pages[part::4]], tmp_path / f"p{part}.warc.gz")
     with LocalWeb() as web:

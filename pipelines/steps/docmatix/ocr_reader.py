@@ -25,9 +25,7 @@ high so a budget is not overrun.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,7 +37,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from filters.page_filters import estimate_tokens
 from schemas.manifest import MANIFEST, Manifest
-from schemas.samples import split_member
+from schemas.shard_reader import read_shard
 
 _PAGE_IN_SOURCE = re.compile(r"#page=(\d+)$")
 
@@ -117,36 +115,30 @@ class OcrPdfReader(PipelineStep):
         self.unit = unit
 
     def _scan(self, rank: int, world_size: int) -> _Scan:
+        """Every page of this rank's PDFs: the JSON read, the image's offset kept for later."""
         scan, order = _Scan(), 0
         for dataset in self.datasets:
             for shard in ocr_shards(dataset):
-                with fsspec.open(shard, "rb") as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
-                    current: PageRef | None = None
-                    for info in tar:
-                        if not info.isfile():
-                            continue
-                        key, suffix = split_member(info.name.rsplit("/", 1)[-1])
-                        if suffix == "json":
-                            current = None
-                            try:
-                                sample = json.loads(tar.extractfile(info).read())
-                                text = sample["texts"][1]
-                                image = sample["images"][0]
-                            except (ValueError, KeyError, IndexError, TypeError):
-                                scan.bad_samples += 1
-                                continue
-                            pdf, pdf_source, page = pdf_and_page(sample)
-                            order += 1
-                            if owner(pdf, world_size) != rank or not isinstance(text, str):
-                                continue
-                            current = PageRef(
-                                pdf, pdf_source, page if page is not None else order, order, text,
-                                str(sample.get("source") or key), sample.get("meta") or {}, shard,
-                                f"{key}.{image}",
-                            )  # fmt: skip
-                            scan.pages.setdefault(pdf, []).append(current)
-                        elif current is not None and info.name.rsplit("/", 1)[-1] == current.image_name:
-                            current.image_offset, current.image_size = info.offset_data, info.size
+                for sample in read_shard(shard, read=lambda suffix: suffix == "json"):
+                    try:
+                        data = sample.json()
+                        text = data["texts"][1]
+                        image = data["images"][0]
+                    except (ValueError, KeyError, IndexError, TypeError):
+                        scan.bad_samples += 1
+                        continue
+                    pdf, pdf_source, page = pdf_and_page(data)
+                    order += 1
+                    if owner(pdf, world_size) != rank or not isinstance(text, str):
+                        continue
+                    ref = PageRef(
+                        pdf, pdf_source, page if page is not None else order, order, text,
+                        str(data.get("source") or sample.key), data.get("meta") or {}, shard,
+                        f"{sample.key}.{image}",
+                    )  # fmt: skip
+                    if isinstance(image, str) and image in sample.offsets:
+                        ref.image_offset, ref.image_size = sample.offsets[image]
+                    scan.pages.setdefault(pdf, []).append(ref)
         return scan
 
     def _documents(self, pdf: str, pages: list[PageRef], files: dict[str, Any]) -> Iterator[Document]:
