@@ -5,8 +5,14 @@ a Markdown code fence; prose before or after it; a single object instead of a li
 object (``{"pairs": [...]}``, ``{"questions": [...]}``); other key spellings (``q``/``a``,
 ``Question``, ``query``/``response``, ``user``/``assistant``); and JSON cut off by the token limit
 mid-object. ``parse_pairs`` recovers every complete pair it can and says what it had to do
-(``notes``: ``fenced``, ``prose``, ``truncated``, ``single_object``, ``wrapped``, ``qa_lines``,
-``bad_items``). When nothing usable is left, ``reason`` says why, for the counters:
+(``notes``: ``fenced``, ``prose``, ``truncated``, ``single_object``, ``json_lines``, ``wrapped``,
+``qa_lines``, ``bad_items``).
+
+The JSON is read first, from the reply's first top-level ``[`` / ``{`` that decodes (``raw_decode``),
+before anything is made of Markdown fences: an answer that holds a fenced code block is text
+inside a JSON string, and an earlier parser that cut the first fence out first lost whole valid
+replies that way. Only when no complete value holds a pair is the reply read as cut off
+(complete objects salvaged) or as ``Q:`` / ``A:`` lines. When nothing usable is left, ``reason`` says why, for the counters:
 
 - ``empty``: the response is empty or whitespace;
 - ``no_json``: no JSON list or object and no ``Q:``/``A:`` lines in it;
@@ -103,16 +109,57 @@ def _salvage_objects(text: str) -> list[Any]:
     return objects
 
 
-def _body(text: str, notes: list[str]) -> str:
-    """The text with a Markdown code fence removed (the first fence holding JSON wins)."""
-    fences = _FENCE.findall(text)
-    if not fences:
-        return text
-    notes.append("fenced")
-    for inside in fences:
-        if inside.lstrip()[:1] in ("[", "{"):
-            return inside
-    return fences[0]
+def _fence_spans(text: str) -> list[tuple[int, int]]:
+    """Where the bodies of Markdown code fences are (for the ``fenced`` note only)."""
+    return [match.span(1) for match in _FENCE.finditer(text)]
+
+
+def _values(text: str) -> list[tuple[Any, int, int]]:
+    """Every JSON list or object the text holds at top level, in order: (value, start, end).
+
+    Each ``[`` or ``{`` is tried with ``raw_decode``; a value that decodes is taken whole and the
+    scan goes on after it, so what is inside it (an answer holding a fenced code block, braces or
+    brackets) is never mistaken for a start. A bracket in prose that does not decode is passed.
+    This reads the JSON before any Markdown fence: a fence inside a JSON string cannot win.
+    """
+    values, position = [], 0
+    while True:
+        starts = [i for i in (text.find("[", position), text.find("{", position)) if i != -1]
+        if not starts:
+            return values
+        start = min(starts)
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError:
+            position = start + 1
+            continue
+        values.append((value, start, end))
+        position = end
+
+
+def _decoded_pairs(text: str, notes: list[str]) -> tuple[list[tuple[str, str]], tuple[int, int] | None]:
+    """Pairs of the first decoded value that holds any (a list, a wrapper or one object); pair
+    objects one after the other (JSON lines) count together. Returns (pairs, span used)."""
+    values = _values(text)
+    singles: list[tuple[tuple[str, str], int, int]] = []
+    for value, start, end in values:
+        trial: list[str] = []
+        if isinstance(value, dict) and _field(value, QUESTION_KEYS) and _field(value, ANSWER_KEYS):
+            singles += [(pair, start, end) for pair in _pairs_of([value], trial)]
+            continue
+        if singles:
+            break  # a run of single objects ended: those are the reply
+        pairs = _pairs_of(_items(value, trial), trial)
+        if pairs:
+            notes.extend(trial)
+            return pairs, (start, end)
+    if len(singles) == 1:
+        notes.append("single_object")
+    elif singles:
+        notes.append("json_lines")
+    if singles:
+        return [pair for pair, _, _ in singles], (singles[0][1], singles[-1][2])
+    return [], None
 
 
 def parse_pairs(text: str | None) -> ParseResult:
@@ -122,37 +169,59 @@ def parse_pairs(text: str | None) -> ParseResult:
     if not text or not text.strip():
         result.reason = "empty"
         return result
-    body = _body(text, notes)
-    starts = [i for i in (body.find("["), body.find("{")) if i != -1]
-    if not starts:
-        result.pairs = [(m["q"].strip(), m["a"].strip()) for m in _QA_LINE.finditer(body)]
-        if result.pairs:
-            notes.append("qa_lines")
-        else:
-            result.reason = "no_json"
-        return result
-    start = min(starts)
-    if body[:start].strip():
-        notes.append("prose")
-    try:
-        value, end = _DECODER.raw_decode(body, start)
-        if body[end:].strip():
+    pairs, span = _decoded_pairs(text, notes)
+    if pairs:
+        start, end = span
+        fenced = any(a <= start and end <= b for a, b in _fence_spans(text))
+        if fenced:
+            notes.append("fenced")
+        outside = _FENCE.sub("", text) if fenced else text[:start] + text[end:]
+        if _cut(text):
+            notes.append("truncated")  # complete pair objects, then one cut off
+        elif outside.strip():
             notes.append("prose")
-        items = _items(value, notes)
-    except json.JSONDecodeError:
-        items = _salvage_objects(body[start:])
-        if not items:
-            result.reason = "invalid_json"
-            return result
-        notes.append("truncated")
+        return _done(result, pairs)
+    starts = [i for i in (text.find("["), text.find("{")) if i != -1]
+    salvaged: list[Any] = []
+    if starts:
+        salvaged = _salvage_objects(text[min(starts) :])
         if (
-            len(items) == 1
-            and isinstance(items[0], dict)
-            and not (_field(items[0], QUESTION_KEYS) and _field(items[0], ANSWER_KEYS))
+            len(salvaged) == 1
+            and isinstance(salvaged[0], dict)
+            and not (_field(salvaged[0], QUESTION_KEYS) and _field(salvaged[0], ANSWER_KEYS))
         ):  # a wrapper that closed although the text after it did not parse
-            items = _items(items[0], notes)
-    result.pairs = _pairs_of(items, notes)
-    if not result.pairs:
+            salvaged = _items(salvaged[0], notes)
+        pairs = _pairs_of(salvaged, notes)
+        if pairs:
+            notes.append("truncated")
+            return _done(result, pairs)
+    pairs = [(m["q"].strip(), m["a"].strip()) for m in _QA_LINE.finditer(text)]
+    if pairs:
+        notes.append("qa_lines")
+        return _done(result, pairs)
+    if not starts:
+        result.reason = "no_json"
+    elif salvaged or _values(text):
         result.reason = "no_pairs"
+    else:
+        result.reason = "invalid_json"
     result.notes = sorted(set(notes))
     return result
+
+
+def _done(result: ParseResult, pairs: list[tuple[str, str]]) -> ParseResult:
+    result.pairs = pairs
+    result.notes = sorted(set(result.notes))
+    return result
+
+
+def _cut(text: str) -> bool:
+    """Whether the text ends inside JSON that never closes (a reply cut by the token limit)."""
+    last = max(text.rfind("["), text.rfind("{"))
+    if last == -1:
+        return False
+    try:
+        _DECODER.raw_decode(text, last)
+    except json.JSONDecodeError:
+        return True
+    return False
