@@ -46,7 +46,10 @@ class LlmConfig(StrictModel):
     )
     concurrency: int = Field(32, ge=1, description="requests in flight per generate task")
     request_timeout_s: float = Field(
-        120.0, gt=0, description="time limit of one request (connect to last byte)"
+        120.0, gt=0, description="time limit of one try of a request (connect to last byte)"
+    )
+    deadline_s: float = Field(
+        900.0, gt=0, description="time limit of one request, every try and wait included (schemas.retry)"
     )
     max_attempts: int = Field(
         5, ge=1, description="tries per request; 429, 5xx, timeouts and connection errors are retried"
@@ -56,6 +59,9 @@ class LlmConfig(StrictModel):
     )
     backoff_max_s: float = Field(
         30.0, ge=0, description="longest wait between retries (a Retry-After header wins)"
+    )
+    retry_after_max_s: float = Field(
+        120.0, ge=0, description="a server's Retry-After (seconds or HTTP date) is cut to this"
     )
     flush_every: int = Field(
         16,

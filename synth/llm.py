@@ -24,8 +24,10 @@ Two transports carry the same chat-completions payload:
 
 ``ChatClient`` sends requests with at most ``llm.concurrency`` in flight, retries transient
 failures (HTTP 408, 429, 5xx, timeouts, refused or reset connections, a 200 whose body is not
-JSON) with exponential backoff and jitter, honouring ``Retry-After``, up to ``llm.max_attempts``
-tries, each limited to ``llm.request_timeout_s``. Other 4xx answers are permanent failures. It
+JSON) with the project's one retry policy (`schemas.retry`): capped exponential backoff with
+jitter, ``Retry-After`` honoured in seconds or as an HTTP date and cut to ``llm.retry_after_max_s``,
+up to ``llm.max_attempts`` tries, each limited to ``llm.request_timeout_s``, all of them within
+``llm.deadline_s``. Other 4xx answers are permanent failures. It
 counts requests, retries, failures and tokens (``Throughput``) for the progress log and stats.
 """
 
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.config_docmatix import LlmConfig
+from schemas.retry import RetryPolicy, parse_retry_after
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -126,13 +129,6 @@ def chat_payload(cfg: LlmConfig, messages: list[dict[str, str]], seed: int) -> d
     }
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: use our own backoff
-
-
 class HttpTransport:
     """POSTs to ``<endpoint_url>/chat/completions`` over one aiohttp session."""
 
@@ -163,7 +159,7 @@ class HttpTransport:
             async with self.session.post(self.url, json=payload) as response:
                 body = await response.read()
                 status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
             raise TransientError(f"{type(error).__name__}: {error}".rstrip(": ")) from None
         if status in RETRY_STATUSES:
@@ -305,12 +301,13 @@ class ChatClient:
         self.rng = random.Random(seed)  # jitter only; never affects what is generated
         self.semaphore = asyncio.Semaphore(cfg.concurrency)
         self.throughput = Throughput()
-
-    def _backoff(self, attempt: int, hint: float | None) -> float:
-        if hint is not None:
-            return hint  # the server knows best (llm.backoff_max_s bounds our own guesses only)
-        base = min(self.cfg.backoff_max_s, self.cfg.backoff_s * 2 ** (attempt - 1))
-        return base * (0.5 + self.rng.random() / 2)
+        self.policy = RetryPolicy(
+            max_attempts=cfg.max_attempts,
+            backoff_s=cfg.backoff_s,
+            backoff_max_s=cfg.backoff_max_s,
+            retry_after_max_s=cfg.retry_after_max_s,
+            deadline_s=cfg.deadline_s,
+        )
 
     async def chat(self, messages: list[dict[str, str]], seed: int = 0) -> ChatResult:
         payload = chat_payload(self.cfg, messages, seed)
@@ -321,7 +318,10 @@ class ChatClient:
             async with self.semaphore:
                 counts.requests += 1
                 try:
-                    body = await asyncio.wait_for(self.transport(payload), self.cfg.request_timeout_s)
+                    left = self.cfg.deadline_s - (time.monotonic() - started)
+                    body = await asyncio.wait_for(
+                        self.transport(payload), min(self.cfg.request_timeout_s, left)
+                    )
                     choice = body["choices"][0]
                     text = (choice.get("message") or {}).get("content")
                     if text is None:
@@ -347,9 +347,13 @@ class ChatClient:
                         attempts=attempt,
                         seconds=time.monotonic() - started,
                     )
-            if attempt < self.cfg.max_attempts:
-                counts.retries += 1
-                await asyncio.sleep(self._backoff(attempt, hint))
+            wait = self.policy.next_delay(attempt, started, hint, self.rng)
+            if wait is None:
+                if attempt < self.cfg.max_attempts:
+                    error = f"{error} (llm.deadline_s={self.cfg.deadline_s:g} reached)"
+                break
+            counts.retries += 1
+            await asyncio.sleep(wait)
         counts.failed += 1
         return ChatResult(
             None,

@@ -31,7 +31,7 @@ class Reply:
     content: str | None = None  # the assistant message (status 200)
     delay: float = 0.0  # seconds before answering
     body: bytes | None = None  # a raw body instead of the chat-completions JSON
-    retry_after: float | None = None
+    retry_after: float | str | None = None  # seconds, or an HTTP date as the header would carry it
     finish_reason: str = "stop"
     grounded: bool = False  # answer with a sentence of the prompt's first page (see `grounded`)
 

@@ -21,7 +21,6 @@ the address `Resolver` checked: the connector's resolver IS our resolver (`Check
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import socket
 import time
@@ -35,6 +34,7 @@ from yarl import URL
 from pipelines.fetch.politeness import HostPacer, OptOutList, RobotsRules, noai_in, product_token
 from pipelines.fetch.reasons import http_reason
 from pipelines.fetch.resolver import AddressPolicy, FetchAddressError, Resolver
+from schemas.retry import RetryPolicy, parse_retry_after
 
 RETRY_STATUSES = frozenset({429, 503})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -129,22 +129,6 @@ class CheckedResolver(AbstractResolver):
         pass
 
 
-def _retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or HTTP date), capped; None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), cap)
-
-
 class Fetcher:
     """Fetches URLs under one `FetchConfig`; use as `async with Fetcher(config) as fetcher:`.
 
@@ -165,6 +149,13 @@ class Fetcher:
         # host -> (seconds its robots.txt asked between requests, seconds applied after the cap)
         self.crawl_delays: dict[str, tuple[float, float]] = {}
         self._rng = random.Random()
+        # the deadline is enforced around the whole URL (`fetch`), redirects included
+        self._policy = RetryPolicy(
+            max_attempts=self.config.max_attempts,
+            backoff_s=self.config.backoff_base,
+            backoff_max_s=self.config.backoff_max,
+            retry_after_max_s=self.config.retry_after_max,
+        )
 
     @property
     def robots(self) -> dict[str, RobotsRules]:
@@ -277,8 +268,7 @@ class Fetcher:
                 if failure.retry_after is None or tries >= cfg.max_attempts:
                     result.failure = failure.reason
                     return
-                backoff = min(cfg.backoff_base * 2 ** (tries - 1), cfg.backoff_max)
-                await asyncio.sleep(failure.retry_after or backoff * (0.5 + self._rng.random() / 2))
+                await asyncio.sleep(self._policy.delay(tries, failure.retry_after, self._rng))
                 continue
             if location is None:
                 return
@@ -346,7 +336,7 @@ class Fetcher:
         if status in REDIRECT_STATUSES and "Location" in response.headers:
             return response.headers["Location"]
         if status in RETRY_STATUSES:
-            wait = _retry_after(response.headers.get("Retry-After"), cfg.retry_after_max)
+            wait = parse_retry_after(response.headers.get("Retry-After"))
             raise _Failure(http_reason(status), status, retry_after=wait or 0)
         if not 200 <= status < 300:
             raise _Failure(http_reason(status), status)
