@@ -67,6 +67,7 @@ bench: setup
 	$(PY) benchmarks/bench_fetch.py
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_pdf.py
+	$(PY) benchmarks/bench_qa_grounding.py
 
 # on a GPU machine (torch + transformers only): LLM generation and training throughput
 bench-gpu:

@@ -10,32 +10,28 @@ the first reason that applies, in this order:
 - ``refusal``: "unanswerable", "cannot be answered", "not mentioned in the text", "I'm sorry",
   "as an AI" and their kin (``REFUSAL_RE``), in the answer or the question;
 - ``duplicate_question``: the same question, normalised, earlier in the document;
-- ``unsupported``: fewer than ``min_support`` of the answer's content words are found in the
-  page text the model saw. Words are normalised (lower case, accents and punctuation removed,
-  ``1,000`` = ``1000``) and stopwords are not content; a word is found when the page has it,
-  has a word sharing its first five letters (inflections: ``reported`` / ``reports``), or has one
-  within ``fuzzy_ratio`` difflib similarity (OCR errors). An answer without content words
-  (``Yes.``: stopwords and yes/no/true/false are not content) is supported.
+- ``unsupported``: fewer than ``min_support`` of the answer's content words stand close together
+  in one passage of one page the model saw (``filters/qa_grounding.py``: exact, same first five
+  letters, or fuzzy for OCR errors); an answer without content words (``Yes.``) is supported;
+- ``unsupported_number_or_name``: a number or a name of the answer is not, exactly, in that
+  passage (``exact_numbers_and_names``).
 
 ``QaFilters`` runs them over ``metadata["qa_pairs"]`` (``[{"question", "answer"}]``), keeps the
 survivors there, counts ``pairs_dropped_<reason>`` and sends each dropped pair to the exclusion
 writer as a small document (``<doc id>#<pair index>``). A document left without a pair is
-dropped (``no_pairs_left``). Every answer's support share goes to the ``qa_answer_support``
-histogram, its words to ``qa_answer_words``.
+dropped (``no_pairs_left``). A kept pair carries its grounding (``support``, ``page``). Every
+answer's support share goes to the ``qa_answer_support`` histogram, its words to
+``qa_answer_words``.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import unicodedata
-from collections import defaultdict
-from functools import cache
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from filters.wordlists import load_wordlist
+from filters.qa_grounding import DocumentIndex, Grounding, tokens
 from schemas.config_docmatix import QaFilterConfig
 from schemas.histograms import HistogramRecorder
 
@@ -48,6 +44,7 @@ PAIR_REASONS = (
     "refusal",
     "duplicate_question",
     "unsupported",
+    "unsupported_number_or_name",
 )
 CODE_RE = re.compile(
     r"```|^\s*(?:def|class|import|from\s+\S+\s+import|#include|public\s+static|function)\b"
@@ -65,33 +62,6 @@ REFUSAL_RE = re.compile(
     r"|\binsufficient information\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[^\W_]+(?:[.,][0-9]+)*", re.UNICODE)
-STEM_CHARS = 5
-NON_CONTENT = frozenset({"yes", "no", "true", "false", "none", "ja", "nein", "oui", "non"})
-
-
-def normalise(text: str) -> str:
-    """Lower case, accents removed (NFKD, combining marks dropped)."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def tokens(text: str) -> list[str]:
-    """Normalised words; numbers lose their thousands separators (``1,000`` -> ``1000``)."""
-    out = []
-    for word in _WORD.findall(normalise(text)):
-        if word[0].isdigit():
-            word = re.sub(r",(?=\d{3}\b)", "", word)
-        out.append(word)
-    return out
-
-
-@cache
-def stopwords() -> frozenset[str]:
-    words: set[str] = set()
-    for lang in ("en", "de", "fr"):
-        words |= {normalise(w) for w in load_wordlist("stopwords", lang) or ()}
-    return frozenset(words)
 
 
 def question_key(question: str) -> str:
@@ -99,59 +69,35 @@ def question_key(question: str) -> str:
     return " ".join(tokens(question))
 
 
-class PageVocabulary:
-    """The words of a page text, indexed for exact, prefix and fuzzy lookups."""
-
-    def __init__(self, text: str, fuzzy_ratio: float):
-        self.words = set(tokens(text))
-        self.stems = {w[:STEM_CHARS] for w in self.words if len(w) >= STEM_CHARS}
-        self.by_start: dict[str, list[str]] = defaultdict(list)
-        for word in self.words:
-            self.by_start[word[:2]].append(word)
-        self.fuzzy_ratio = fuzzy_ratio
-
-    def has(self, word: str) -> bool:
-        if word in self.words or (len(word) >= STEM_CHARS and word[:STEM_CHARS] in self.stems):
-            return True
-        if word[0].isdigit() or len(word) < 4:
-            return False  # numbers and short words must match exactly
-        candidates = self.by_start.get(word[:2], ())
-        return bool(difflib.get_close_matches(word, candidates, n=1, cutoff=self.fuzzy_ratio))
-
-    def support(self, answer: str) -> float:
-        """Share of the answer's content words found in the page (1.0 when it has none)."""
-        content = [w for w in tokens(answer) if w not in stopwords() and w not in NON_CONTENT]
-        if not content:
-            return 1.0
-        return sum(self.has(w) for w in content) / len(content)
-
-
 def pair_reason(
-    question: str, answer: str, cfg: QaFilterConfig, seen: set[str], vocabulary: PageVocabulary
-) -> tuple[str | None, float | None]:
-    """(first failing reason or None, measured support or None) of one pair; records the question."""
+    question: str, answer: str, cfg: QaFilterConfig, seen: set[str], index: DocumentIndex
+) -> tuple[str | None, float | None, Grounding | None]:
+    """(first failing reason or None, the value measured, the answer's grounding) of one pair;
+    records the question."""
     if not tokens(question):
-        return "empty_question", None
+        return "empty_question", None, None
     if not tokens(answer):
-        return "empty_answer", None
+        return "empty_answer", None, None
     if len(question.split()) > cfg.max_question_words:
-        return "question_too_long", len(question.split())
+        return "question_too_long", len(question.split()), None
     if len(answer.split()) > cfg.max_answer_words:
-        return "answer_too_long", len(answer.split())
+        return "answer_too_long", len(answer.split()), None
     if CODE_RE.search(answer):
-        return "answer_code", None
+        return "answer_code", None, None
     if REFUSAL_RE.search(answer) or REFUSAL_RE.search(question):
-        return "refusal", None
+        return "refusal", None, None
     key = question_key(question)
     if key in seen:
-        return "duplicate_question", None
+        return "duplicate_question", None, None
     seen.add(key)
-    if cfg.min_support > 0:
-        support = vocabulary.support(answer)
-        if support < cfg.min_support:
-            return "unsupported", round(support, 4)
-        return None, support
-    return None, None
+    if cfg.min_support <= 0:
+        return None, None, None
+    grounding = index.ground(answer)
+    if grounding.score < cfg.min_support:
+        return "unsupported", round(grounding.score, 4), grounding
+    if cfg.exact_numbers_and_names and grounding.missing_exact:
+        return "unsupported_number_or_name", round(grounding.score, 4), grounding
+    return None, grounding.score, grounding
 
 
 class QaFilters(PipelineStep):
@@ -174,17 +120,19 @@ class QaFilters(PipelineStep):
 
     def filter_pairs(self, doc: Document) -> tuple[list[dict[str, str]], dict[str, int], list[Document]]:
         """(kept pairs, drops per reason, one small document per dropped pair)."""
-        vocabulary = PageVocabulary(doc.text, self.cfg.fuzzy_ratio)
+        pages = DocumentIndex(doc.text, self.cfg.fuzzy_ratio)
         seen: set[str] = set()
         kept, drops, dropped = [], {}, []
         for index, pair in enumerate(doc.metadata.get("qa_pairs") or []):
             question, answer = pair["question"].strip(), pair["answer"].strip()
-            reason, value = pair_reason(question, answer, self.cfg, seen, vocabulary)
-            if reason in (None, "unsupported"):
+            reason, value, grounding = pair_reason(question, answer, self.cfg, seen, pages)
+            if reason in (None, "unsupported", "unsupported_number_or_name"):
                 self.histograms.add("qa_answer_support", value if value is not None else 1.0)
             if reason is None:
                 self.histograms.add("qa_answer_words", max(1, len(answer.split())))
                 kept.append({"question": question, "answer": answer})
+                if grounding is not None:  # the passage it stands in: support share and page
+                    kept[-1] |= {"support": round(grounding.score, 4), "page": grounding.page}
                 continue
             drops[reason] = drops.get(reason, 0) + 1
             dropped.append(
@@ -194,6 +142,7 @@ class QaFilters(PipelineStep):
                     metadata={
                         "filter_reason": reason,
                         "filter_value": value,
+                        "missing": grounding.missing_exact if grounding else [],
                         "source": doc.metadata.get("source", ""),
                     },
                 )

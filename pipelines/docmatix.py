@@ -138,11 +138,13 @@ class CauldronTurns(PipelineStep):
         source = self.cfg.generation.turn_source
         for doc in data:
             response = doc.metadata.pop("response")
+            pairs = doc.metadata.pop("qa_pairs")
             doc.metadata["qa"] = [
-                {"user": pair["question"], "assistant": pair["answer"], "source": source}
-                for pair in doc.metadata.pop("qa_pairs")
+                {"user": pair["question"], "assistant": pair["answer"], "source": source} for pair in pairs
             ]
             doc.metadata["meta"] |= {
+                # per turn: the share of its answer's words in its best passage, and that page
+                "grounding": [{"support": pair.get("support"), "page": pair.get("page")} for pair in pairs],
                 "model": response["model"],
                 "backend": self.cfg.llm.backend,
                 "finish_reason": response["finish_reason"],

@@ -114,14 +114,22 @@ class QaFilterConfig(StrictModel):
         120, ge=1, description="answers with more words are dropped (answer_too_long)"
     )
     min_support: float = Field(
-        0.5,
+        0.8,
         ge=0,
         le=1,
-        description="share of the answer's content words that must be found in the page text (fuzzily); "
-        "fewer: unsupported; 0 turns the rule off",
+        description="share of the answer's content words that must stand close together in one passage "
+        "of one page (filters/qa_grounding.py); fewer: unsupported; 0 turns grounding off",
     )
     fuzzy_ratio: float = Field(
-        0.85, ge=0, le=1, description="similarity (difflib ratio) at which an answer word matches a page word"
+        0.8,  # one OCR error in a 5-letter word scores 80
+        ge=0,
+        le=1,
+        description="similarity (rapidfuzz ratio) at which an answer word matches a page word",
+    )
+    exact_numbers_and_names: bool = Field(
+        True,
+        description="every number and name of an answer must stand in its best passage, exactly "
+        "(else unsupported_number_or_name)",
     )
 
 

@@ -85,7 +85,7 @@ METRICS: dict[str, MetricSpec] = {
         "page_words": (1, 100_000, 50, True, "words", "words per PDF page transcription (page text filter)"),
         "page_tokens": (1, 100_000, 50, True, "tokens", "tokens per PDF page transcription (page text filter)"),
         "qa_answer_support": (
-            0, 1, 50, False, "share", "share of a generated answer's content words found in the page text (QA filters)"
+            0, 1, 50, False, "share", "share of a generated answer's content words in its best passage of one page (QA filters)"
         ),
         "qa_answer_words": (1, 10_000, 40, True, "words", "words per kept generated answer (QA filters)"),
     }.items()

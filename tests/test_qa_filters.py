@@ -3,7 +3,8 @@
 import pytest
 from datatrove.data import Document
 
-from filters.qa_filters import PageVocabulary, QaFilters, pair_reason, tokens
+from filters.qa_filters import QaFilters, pair_reason, tokens
+from filters.qa_grounding import DocumentIndex
 from schemas.config_docmatix import QaFilterConfig
 
 PAGE = (
@@ -15,7 +16,7 @@ PAGE = (
 def reason(question, answer, cfg=None, seen=None, page=PAGE):
     cfg = cfg or QaFilterConfig()
     return pair_reason(
-        question, answer, cfg, set() if seen is None else seen, PageVocabulary(page, cfg.fuzzy_ratio)
+        question, answer, cfg, set() if seen is None else seen, DocumentIndex(page, cfg.fuzzy_ratio)
     )[0]
 
 
@@ -58,7 +59,7 @@ def test_duplicates_normalised_and_threshold_configurable():
 
 def test_tokens_normalise_accents_case_and_numbers():
     assert tokens("Café, 1,000 Élan's") == ["cafe", "1000", "elan", "s"]
-    assert PageVocabulary("résumé of 1,000", 0.85).support("Resume of 1000.") == 1.0
+    assert DocumentIndex("résumé of 1,000", 0.85).ground("Resume of 1000.").score == 1.0
 
 
 def test_step_counts_and_drops_emptied_documents():
@@ -84,7 +85,9 @@ def test_step_counts_and_drops_emptied_documents():
     step = QaFilters(exclusion_writer=recorder)
     kept = list(step.run(iter(docs)))
     assert [d.id for d in kept] == ["a"]
-    assert kept[0].metadata["qa_pairs"] == [{"question": "Who founded it?", "answer": "Margaret Olsen."}]
+    assert kept[0].metadata["qa_pairs"] == [
+        {"question": "Who founded it?", "answer": "Margaret Olsen.", "support": 1.0, "page": 1}
+    ]
     assert kept[0].metadata["meta"]["qa_filters"] == {
         "pairs_in": 3,
         "pairs_kept": 1,
