@@ -9,10 +9,18 @@ from __future__ import annotations
 import random
 import re
 
-from filters.qa_grounding import split_pages
 from synth.demo.pages import paragraphs
 from synth.demo.texts import NAMES
 from synth.qa_prompts import pages_block
+
+_PAGE_HEADING = re.compile(r"^Page (\d+):\n", re.MULTILINE)  # synth.qa_prompts.pages_block's headings
+
+
+def split_pages(text: str) -> list[tuple[int, str]]:
+    """(page number, text) of a pages block made by `document`."""
+    parts = _PAGE_HEADING.split(text)
+    return [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
+
 
 OCR = {"e": "c", "l": "i", "o": "0", "rn": "m", "h": "b", "a": "o", "u": "v", "n": "m", "i": "l"}
 
