@@ -1,15 +1,17 @@
 """Filters of generated question/answer pairs (Docmatix, and a bit further): drop single pairs.
 
-Docmatix removed answers containing code and answers saying "unanswerable". We drop a pair, with
-the first reason that applies, in this order:
+Docmatix removed answers containing code and answers saying "unanswerable": those two rules come
+first, so the counters show what the published recipe alone would drop. Ours follow, each
+switchable. A pair is dropped with the first reason that applies, in this order:
 
 - ``empty_question`` / ``empty_answer``: nothing but spaces and punctuation;
+- ``answer_code`` (recipe): the answer looks like code (fences, ``def f(``, ``import x``,
+  ``{...;}``, SQL, HTML tags, shell prompts: ``CODE_RE``);
+- ``unanswerable`` (recipe): the word, in the answer or the question;
 - ``question_too_long`` / ``answer_too_long``: over ``max_question_words`` / ``max_answer_words``;
-- ``answer_code``: the answer looks like code (fences, ``def f(``, ``import x``, ``{...;}``,
-  SQL, HTML tags, shell prompts: ``CODE_RE``);
-- ``refusal``: "unanswerable", "cannot be answered", "not mentioned in the text", "I'm sorry",
+- ``refusal`` (``refusals``): "cannot be answered", "not mentioned in the text", "I'm sorry",
   "as an AI" and their kin (``REFUSAL_RE``), in the answer or the question;
-- ``duplicate_question``: the same question, normalised, earlier in the document;
+- ``duplicate_question`` (``duplicates``): the same question, normalised, earlier in the document;
 - ``unsupported``: fewer than ``min_support`` of the answer's content words stand close together
   in one passage of one page the model saw (``filters/qa_grounding.py``: exact, same first five
   letters, or fuzzy for OCR errors); an answer without content words (``Yes.``) is supported;
@@ -38,9 +40,10 @@ from schemas.histograms import HistogramRecorder
 PAIR_REASONS = (
     "empty_question",
     "empty_answer",
+    "answer_code",
+    "unanswerable",
     "question_too_long",
     "answer_too_long",
-    "answer_code",
     "refusal",
     "duplicate_question",
     "unsupported",
@@ -53,8 +56,9 @@ CODE_RE = re.compile(
     r"|(?-i:\bSELECT\s+.{1,80}?\s+FROM\s+\w+)|^\s*\$\s+\w+|\b\w+\s*\[\s*\d+\s*\]\s*=",
     re.IGNORECASE | re.MULTILINE,
 )
+UNANSWERABLE_RE = re.compile(r"\bunanswerable\b", re.IGNORECASE)  # Docmatix's own rule
 REFUSAL_RE = re.compile(
-    r"\bunanswerable\b|\bcannot be (?:answered|determined)\b|\bcan ?not answer\b|\bcan't answer\b"
+    r"\bcannot be (?:answered|determined)\b|\bcan ?not answer\b|\bcan't answer\b"
     r"|\bnot (?:mentioned|stated|specified|provided|given|included|available) in the (?:text|document|page|passage|context)\b"
     r"|\b(?:the )?(?:text|document|page|passage|context) does not (?:say|mention|specify|state|provide|contain)\b"
     r"|\bno (?:information|mention) (?:is )?(?:given|provided|available|about)\b|\bi(?:'| a)?m sorry\b"
@@ -78,16 +82,20 @@ def pair_reason(
         return "empty_question", None, None
     if not tokens(answer):
         return "empty_answer", None, None
+    # the published recipe's two rules first, so the counters show what it alone would drop
+    if CODE_RE.search(answer):
+        return "answer_code", None, None
+    if UNANSWERABLE_RE.search(answer) or UNANSWERABLE_RE.search(question):
+        return "unanswerable", None, None
+    # then our stricter ones, each switchable
     if len(question.split()) > cfg.max_question_words:
         return "question_too_long", len(question.split()), None
     if len(answer.split()) > cfg.max_answer_words:
         return "answer_too_long", len(answer.split()), None
-    if CODE_RE.search(answer):
-        return "answer_code", None, None
-    if REFUSAL_RE.search(answer) or REFUSAL_RE.search(question):
+    if cfg.refusals and (REFUSAL_RE.search(answer) or REFUSAL_RE.search(question)):
         return "refusal", None, None
     key = question_key(question)
-    if key in seen:
+    if cfg.duplicates and key in seen:
         return "duplicate_question", None, None
     seen.add(key)
     if cfg.min_support <= 0:

@@ -179,7 +179,7 @@ def generate_stage(cfg: DocmatixConfig) -> Stage:
         return ExclusionRecorder.for_job(cfg, GENERATE, step)
 
     pipeline = [
-        OcrPdfReader(cfg.ocr, cfg.generation.unit),
+        OcrPdfReader(cfg.ocr, cfg.generation.unit, cfg.generation.languages),
         BuildPrompts(cfg),
         GenerateResponses(cfg),
         ParseResponses(exclusion_writer=recorder("qa_parse")),

@@ -8,6 +8,9 @@ from pydantic import Field
 
 from schemas.config import JobConfig, StrictModel
 
+# the prompt templates drawn from by default: five, as Docmatix had (names of synth/qa_prompts.py)
+RECIPE_TEMPLATES = ("factual", "reasoning", "summary", "numbers_and_entities", "locate_and_explain")
+
 
 class LlmConfig(StrictModel):
     """The LLM that writes the question/answer pairs (synth/llm.py).
@@ -30,7 +33,7 @@ class LlmConfig(StrictModel):
         None, description="environment variable holding the endpoint's API key (sent as Bearer); never stored"
     )
     model: str = Field(
-        "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+        "microsoft/Phi-3-small-8k-instruct",  # the model Docmatix was generated with
         description="model name sent to the endpoint; for vllm / sglang the model path or hub name to serve",
     )
     context_tokens: int = Field(
@@ -96,8 +99,14 @@ class QaGenerationConfig(StrictModel):
     )
     max_pairs: int = Field(24, ge=1, description="most pairs asked per request, whatever the page count")
     templates: list[str] = Field(
-        default_factory=list,
-        description="prompt template names to draw from (seeded per document); empty: every template",
+        default_factory=lambda: list(RECIPE_TEMPLATES),
+        description="prompt template names to draw from (seeded per document); the default is five, as "
+        "Docmatix had; empty: every template (synth/qa_prompts.py has one more, reader_roles)",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="page languages (meta.lang of the pdf_ocr job) sent to the model; Docmatix used English "
+        "PDFA pages; others are counted pages_other_language; empty: every language",
     )
     turn_source: str = Field(
         "docmatix", description="the 'source' of every generated turn (The Cauldron layout)"
@@ -113,6 +122,10 @@ class QaFilterConfig(StrictModel):
     max_answer_words: int = Field(
         120, ge=1, description="answers with more words are dropped (answer_too_long)"
     )
+    refusals: bool = Field(
+        True, description="drop refusals beyond Docmatix's 'unanswerable' rule (I'm sorry, not mentioned in the text, ...)"
+    )
+    duplicates: bool = Field(True, description="drop a question asked before about the same document")
     min_support: float = Field(
         0.8,
         ge=0,

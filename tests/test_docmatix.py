@@ -205,7 +205,7 @@ def test_job_yields_expected_pairs_counts_and_valid_shards(ocr_dataset, tmp_path
     filters = generate_stats(out, "QA filters")
     assert {k: v for k, v in filters.items() if k.startswith("pairs_dropped_")} == {
         "pairs_dropped_answer_code": 3,
-        "pairs_dropped_refusal": 1,
+        "pairs_dropped_unanswerable": 1,
         "pairs_dropped_duplicate_question": 1,
         "pairs_dropped_unsupported": 1,
         "pairs_dropped_empty_answer": 1,
@@ -214,7 +214,7 @@ def test_job_yields_expected_pairs_counts_and_valid_shards(ocr_dataset, tmp_path
     assert filters["dropped_no_pairs_left"] == 1
     assert excluded_counts(out) == {
         "answer_code": 3,
-        "refusal": 1,
+        "unanswerable": 1,
         "duplicate_question": 1,
         "unsupported": 1,
         "empty_answer": 1,
@@ -360,3 +360,32 @@ def test_shipped_config_and_import_keys():
     assert all(description for _, _, description in describe_options(CauldronImportConfig))
     cfg = load_config(DocmatixConfig, Path(__file__).parents[1] / "configs/docmatix.yaml")
     assert cfg.llm.backend == "endpoint" and cfg.generation.unit == "pdf"
+
+
+def test_recipe_defaults():
+    """The published recipe by default: Phi-3-small, five prompt templates, English pages."""
+    from schemas.config_docmatix import RECIPE_TEMPLATES
+    from synth.qa_prompts import TEMPLATE_NAMES
+
+    for cfg in (
+        DocmatixConfig(ocr=["x"], dataset="x"),
+        load_config(DocmatixConfig, Path(__file__).parents[1] / "configs/docmatix.yaml"),
+    ):
+        assert cfg.llm.model == "microsoft/Phi-3-small-8k-instruct"
+        assert cfg.generation.templates == list(RECIPE_TEMPLATES) and len(set(RECIPE_TEMPLATES)) == 5
+        assert set(RECIPE_TEMPLATES) < set(TEMPLATE_NAMES)
+        assert cfg.generation.languages == ["en"]
+
+
+def test_reader_keeps_the_configured_languages(tmp_path):
+    """meta.lang from the pdf_ocr job: other languages are counted, pages without it are kept."""
+    documents = ocr_pages(3)
+    for doc in documents:
+        page = doc.metadata["meta"]["page"]
+        doc.metadata["meta"]["lang"] = {1: "en", 2: "de"}.get(page)  # page 3: no language recorded
+    stage_documents(documents, str(tmp_path / "staged"), files=1)
+    dataset = pack(tmp_path / "staged", tmp_path / "out", "ocr", "pages")
+    reader = OcrPdfReader([str(dataset)], languages=["en"])
+    pages = {doc.id: [p["page"] for p in doc.metadata["pages"]] for doc in reader.run(None, 0, 1)}
+    assert pages == {f"pdf{k}": [1, 3] for k in range(3)}
+    assert reader.stats["pages_other_language"].total == 3

@@ -36,7 +36,7 @@ def reason(question, answer, cfg=None, seen=None, page=PAGE):
         ("How to count?", "Run SELECT count(*) FROM books", "answer_code"),
         ("How to count?", "def count(x): return len(x)", "answer_code"),
         ("How to show it?", "Use <div class='x'>books</div>", "answer_code"),
-        ("What is the budget?", "Unanswerable.", "refusal"),
+        ("What is the budget?", "Unanswerable.", "unanswerable"),  # the recipe's own rule
         ("What is the budget?", "The budget is not mentioned in the text.", "refusal"),
         ("What is the budget?", "I'm sorry, I cannot answer that.", "refusal"),
         ("What is the budget?", "As an AI, I do not know.", "refusal"),
@@ -91,8 +91,28 @@ def test_step_counts_and_drops_emptied_documents():
     assert kept[0].metadata["meta"]["qa_filters"] == {
         "pairs_in": 3,
         "pairs_kept": 1,
-        "dropped": {"duplicate_question": 1, "refusal": 1},
+        "dropped": {"duplicate_question": 1, "unanswerable": 1},
     }
-    assert sorted(recorder.items) == ["answer_code", "duplicate_question", "no_pairs_left", "refusal"]
+    assert sorted(recorder.items) == ["answer_code", "duplicate_question", "no_pairs_left", "unanswerable"]
     stats = {k: v.total for k, v in step.stats.stats.items() if hasattr(v, "total")}
     assert stats["pairs_dropped_answer_code"] == 1 and stats["dropped_no_pairs_left"] == 1
+
+
+def test_our_stricter_rules_switch_off_one_by_one():
+    """Each rule beyond the recipe (code, unanswerable) has a switch: off, the pair is kept."""
+    seen = set()
+    assert reason("Who founded it?", "Margaret Olsen.", seen=seen) is None
+    assert reason("Who founded it?", "Margaret Olsen.", QaFilterConfig(duplicates=False), seen=seen) is None
+    sorry = "I'm sorry, but Margaret Olsen founded it."
+    assert reason("Who?", sorry) == "refusal"
+    assert (
+        reason("Who?", sorry, QaFilterConfig(refusals=False, min_support=0)) is None
+    )  # "sorry": not on the page
+    swapped = "The Riverside Library was founded in 1922 by Margaret Olsen."  # 1921 on the page
+    assert reason("When?", swapped) == "unsupported_number_or_name"
+    assert reason("When?", swapped, QaFilterConfig(exact_numbers_and_names=False)) is None
+    assert reason("When?", "Bright green copper tiles.", QaFilterConfig(min_support=0)) is None
+    assert (
+        reason("How?", "def f(): pass", QaFilterConfig(refusals=False, duplicates=False, min_support=0))
+        == "answer_code"
+    )

@@ -99,6 +99,7 @@ class PageRef:
 class _Scan:
     pages: dict[str, list[PageRef]] = field(default_factory=dict)
     bad_samples: int = 0
+    other_language: int = 0  # pages whose meta.lang is not among the reader's languages
 
 
 class OcrPdfReader(PipelineStep):
@@ -107,8 +108,12 @@ class OcrPdfReader(PipelineStep):
     name = "📄 OCR shard reader"
     type = "📖 - READER"
 
-    def __init__(self, datasets: list[str], unit: str = "pdf"):
+    def __init__(self, datasets: list[str], unit: str = "pdf", languages: list[str] | tuple[str, ...] = ()):
+        """`languages`: only pages whose ``meta.lang`` (the pdf_ocr job's language id) is one of
+        these are read, the others counted ``pages_other_language``; a page without ``meta.lang``
+        is kept. Empty: every page."""
         super().__init__()
+        self.languages = frozenset(languages)
         if unit not in ("pdf", "page"):
             raise ValueError(f"unit={unit!r}: pdf or page")
         self.datasets = list(datasets)
@@ -129,6 +134,10 @@ class OcrPdfReader(PipelineStep):
                         continue
                     pdf, pdf_source, page = pdf_and_page(data)
                     order += 1
+                    lang = (data.get("meta") or {}).get("lang")
+                    if self.languages and lang and lang not in self.languages:
+                        scan.other_language += owner(pdf, world_size) == rank
+                        continue
                     if owner(pdf, world_size) != rank or not isinstance(text, str):
                         continue
                     ref = PageRef(
@@ -190,6 +199,8 @@ class OcrPdfReader(PipelineStep):
             scan = self._scan(rank, world_size)
         if scan.bad_samples:
             self.stat_update("bad_samples", value=scan.bad_samples)
+        if scan.other_language:
+            self.stat_update("pages_other_language", value=scan.other_language)
         files: dict[str, Any] = {}
         try:
             for pdf in sorted(scan.pages):
