@@ -68,6 +68,7 @@ bench: setup
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_pdf.py
 	$(PY) benchmarks/bench_qa_grounding.py
+	$(PY) benchmarks/bench_llm_client.py
 
 # on a GPU machine (torch + transformers only): LLM generation and training throughput
 bench-gpu:

@@ -2,7 +2,7 @@
 
 Input: ``--docs`` generated documents (`synth.demo.qa_answers`: 7 pages of article sentences) and,
 per document, 8 answers of each kind: exact spans of a page, OCR-noised copies, answers invented
-from words of other passages, grounded answers with one number or name swapped.
+from words of other passages, grounded answers with one number or name swapped, code, refusals.
 
 * ours: `filters.qa_filters.pair_reason` with the default `QaFilterConfig` (grounding in one
   passage of one page, `filters/qa_grounding.py`), the document index built once per document,
@@ -74,12 +74,12 @@ def main() -> None:
             best[name] = min(best.get(name, float("inf")), seconds)
             shares[name] = {kind: round(sum(flags) / len(flags), 4) for kind, flags in kept.items()}
     print(f"{pairs} pairs over {args.docs} documents, best of {args.repeats}")
-    print(f"{'':26}{'pairs/s':>9}  kept: grounded  noised  invented  swapped")
+    print(f"{'':26}{'pairs/s':>9}  kept: grounded  noised  invented  swapped  code  refusal")
     for name in best:
         s = shares[name]
         print(
             f"{name:26}{pairs / best[name]:>9.0f}  {s['grounded']:>14.3f}{s['noised']:>8.3f}"
-            f"{s['invented']:>10.3f}{s['swapped']:>9.3f}"
+            f"{s['invented']:>10.3f}{s['swapped']:>9.3f}{s['code']:>6.3f}{s['refusal']:>9.3f}"
         )
     result = {name: {"pairs_s": round(pairs / best[name]), "kept": shares[name]} for name in best} | {
         "pairs": pairs,

@@ -123,7 +123,8 @@ class QaFilterConfig(StrictModel):
         120, ge=1, description="answers with more words are dropped (answer_too_long)"
     )
     refusals: bool = Field(
-        True, description="drop refusals beyond Docmatix's 'unanswerable' rule (I'm sorry, not mentioned in the text, ...)"
+        True,
+        description="drop refusals beyond Docmatix's 'unanswerable' rule (I'm sorry, not mentioned in the text, ...)",
     )
     duplicates: bool = Field(True, description="drop a question asked before about the same document")
     min_support: float = Field(

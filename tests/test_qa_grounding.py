@@ -45,6 +45,7 @@ def test_goals_on_seeds_not_used_for_tuning():
     assert share["noised"] >= 0.98, counts
     assert share["invented"] <= 0.01, counts
     assert share["swapped"] == 0.0, counts
+    assert share["code"] == 0.0 and share["refusal"] == 0.0, counts
 
 
 @pytest.mark.timeout(30)

@@ -1,6 +1,6 @@
 """Answers as imperfect models write them, about generated documents: exact spans of a page, OCR-noised
-copies of them, answers invented from words of other passages of the same document, and grounded
-answers with one number or name swapped. Used by the grounding tests and
+copies of them, answers invented from words of other passages of the same document, grounded
+answers with one number or name swapped, code and refusals. Used by the grounding tests and
 ``benchmarks/bench_qa_grounding.py``; documents are 7 pages of the demo's article sentences
 (names, places, numbers), no sentence pattern twice."""
 
@@ -84,6 +84,21 @@ def swapped(rng: random.Random, text: str) -> str | None:
     return sentence.replace(old, rng.choice(others), 1) if others else None
 
 
+# what models answer instead of an answer: code (often about the page's own words) and refusals
+CODE_ANSWERS = (
+    "```python\nprint('{words}')\n```",
+    "def answer():\n    return '{words}'",
+    "SELECT {words} FROM pages WHERE page = 1",
+    "<div class='answer'>{words}</div>",
+)
+REFUSALS = (
+    "The question is unanswerable from the text.",
+    "I'm sorry, but the document does not mention {words}.",
+    "This cannot be determined from the document.",
+    "As an AI, I cannot read {words}.",
+)
+
+
 def cases(rng: random.Random, per_doc: int = 8):
     """(document text, kind, answer) for one document: `per_doc` answers of each kind."""
     text = document(rng)
@@ -94,6 +109,8 @@ def cases(rng: random.Random, per_doc: int = 8):
             ("noised", ocr_noise(rng, exact)),
             ("invented", invented(rng, text)),
             ("swapped", swapped(rng, text)),
+            ("code", rng.choice(CODE_ANSWERS).format(words=" ".join(exact.split()[:3]))),
+            ("refusal", rng.choice(REFUSALS).format(words=" ".join(exact.split()[:4]))),
         ):
             if answer is not None:
                 yield text, kind, answer

@@ -28,7 +28,10 @@ TASKS = 4
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("interrupted")
-    pack_pages([(url, body) for _, url, body in demo_web_pages(copies=3)], tmp / "pages.warc.gz")
+    pages = [(url, body) for _, url, body in demo_web_pages(copies=3)]
+    (tmp / "warcs").mkdir()
+    for part in range(TASKS):  # a WARC per task: every extract task has pages to read
+        pack_pages(pages[part::TASKS], tmp / "warcs" / f"pages-{part}.warc.gz")
     with LocalWeb() as server:
         yield tmp, server.resolver_override()["*"][1]
 
@@ -37,7 +40,7 @@ def start(web, out: Path, workers: int = 1) -> subprocess.Popen:
     tmp, port = web
     cmd = [
         sys.executable, "-m", "pipelines.cli", "run", "interleaved", "--no-progress",
-        "dataset=web", f"warcs=[{tmp / 'pages.warc.gz'}]", f"output_dir={out}",
+        "dataset=web", f"warcs=[{tmp / 'warcs'}]", f"output_dir={out}",
         "executor.kind=local", f"executor.tasks={TASKS}", f"executor.workers={workers}",
         "fetch_images=true", f"fetch.resolver_override={{'*': '127.0.0.1:{port}'}}",
         "fetch.override_plain_http=true", "nsfw.enabled=false", "shards.max_samples=10",
