@@ -8,7 +8,7 @@ mid-object. ``parse_pairs`` recovers every complete pair it can and says what it
 (``notes``: ``fenced``, ``prose``, ``truncated``, ``single_object``, ``json_lines``, ``wrapped``,
 ``qa_lines``, ``bad_items``).
 
-The JSON is read first, from the reply's first top-level ``[`` / ``{`` that decodes (``raw_decode``),
+The JSON is read first, every top-level ``[`` / ``{`` that decodes (``raw_decode``), in order,
 before anything is made of Markdown fences: an answer that holds a fenced code block is text
 inside a JSON string, and an earlier parser that cut the first fence out first lost whole valid
 replies that way. Only when no complete value holds a pair is the reply read as cut off
@@ -138,28 +138,27 @@ def _values(text: str) -> list[tuple[Any, int, int]]:
 
 
 def _decoded_pairs(text: str, notes: list[str]) -> tuple[list[tuple[str, str]], tuple[int, int] | None]:
-    """Pairs of the first decoded value that holds any (a list, a wrapper or one object); pair
-    objects one after the other (JSON lines) count together. Returns (pairs, span used)."""
-    values = _values(text)
-    singles: list[tuple[tuple[str, str], int, int]] = []
-    for value, start, end in values:
+    """Pairs of every decoded value that holds any, in order: a list, a wrapper, or pair objects
+    one after the other (JSON lines); a reply that splits its pairs over two lists (one per page,
+    say) keeps both. Returns (pairs, the span from the first such value to the last)."""
+    pairs: list[tuple[str, str]] = []
+    span: tuple[int, int] | None = None
+    singles = lists = 0
+    for value, start, end in _values(text):
         trial: list[str] = []
         if isinstance(value, dict) and _field(value, QUESTION_KEYS) and _field(value, ANSWER_KEYS):
-            singles += [(pair, start, end) for pair in _pairs_of([value], trial)]
-            continue
-        if singles:
-            break  # a run of single objects ended: those are the reply
-        pairs = _pairs_of(_items(value, trial), trial)
-        if pairs:
-            notes.extend(trial)
-            return pairs, (start, end)
-    if len(singles) == 1:
-        notes.append("single_object")
-    elif singles:
-        notes.append("json_lines")
-    if singles:
-        return [pair for pair, _, _ in singles], (singles[0][1], singles[-1][2])
-    return [], None
+            found, singles = _pairs_of([value], trial), singles + 1
+        else:
+            found = _pairs_of(_items(value, trial), trial)
+            if found:
+                lists += 1
+                notes.extend(trial)
+        if found:
+            pairs += found
+            span = (span[0] if span else start, end)
+    if singles and not lists:
+        notes.append("single_object" if singles == 1 else "json_lines")
+    return pairs, span
 
 
 def parse_pairs(text: str | None) -> ParseResult:

@@ -117,3 +117,9 @@ def test_every_reply_form_gives_back_the_generated_pairs(pairs):
     full = json.dumps([{"question": q, "answer": a} for q, a in pairs], ensure_ascii=False)
     cut = full[: full.rfind('"answer"') + 12]  # cut inside the last answer, as max_tokens does
     assert parse_pairs(cut).pairs == pairs[:-1], cut
+
+
+def test_pairs_split_over_two_lists_are_all_kept():
+    """One list per page, with prose between: the second list was once dropped."""
+    text = f"Page 1:\n{json.dumps(PAIRS[:1])}\n\nPage 2:\n{json.dumps(PAIRS[1:])}"
+    assert parse_pairs(text).pairs == EXPECTED
