@@ -74,7 +74,7 @@ def question_key(question: str) -> str:
 
 
 def pair_reason(
-    question: str, answer: str, cfg: QaFilterConfig, seen: set[str], index: DocumentIndex
+    question: str, answer: str, cfg: QaFilterConfig, seen: set[str], index: DocumentIndex | None
 ) -> tuple[str | None, float | None, Grounding | None]:
     """(first failing reason or None, the value measured, the answer's grounding) of one pair;
     records the question."""
@@ -128,7 +128,8 @@ class QaFilters(PipelineStep):
 
     def filter_pairs(self, doc: Document) -> tuple[list[dict[str, str]], dict[str, int], list[Document]]:
         """(kept pairs, drops per reason, one small document per dropped pair)."""
-        pages = DocumentIndex(doc.text, self.cfg.fuzzy_ratio)
+        # indexed only when grounding is on (min_support 0 turns it off)
+        pages = DocumentIndex(doc.text, self.cfg.fuzzy_ratio) if self.cfg.min_support > 0 else None
         seen: set[str] = set()
         kept, drops, dropped = [], {}, []
         for index, pair in enumerate(doc.metadata.get("qa_pairs") or []):
