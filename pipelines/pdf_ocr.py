@@ -54,10 +54,21 @@ def pages_stage(cfg: PdfOcrConfig) -> Stage:
         PdfReader(cfg.pdfs, cfg.warcs),
         PdfFilter(cfg.page_filters, exclusion_writer=recorder("pdf_filter"), **histograms),
         PdfPages(
-            cfg.render, cfg.shards.image_format, cfg.shards.jpeg_quality, exclusion_writer=recorder("pages")
+            cfg.render,
+            cfg.shards.image_format,
+            cfg.shards.jpeg_quality,
+            exclusion_writer=recorder("pages"),
+            router=cfg.router,
+            ocr=cfg.ocr,
         ),
         BlankPageFilter(cfg.page_filters, exclusion_writer=recorder("blank_pages"), **histograms),
-        PageOcr(cfg.ocr, cfg.render.page_timeout_s, cfg.render.word_boxes, exclusion_writer=recorder("ocr")),
+        PageOcr(
+            cfg.ocr,
+            cfg.render.page_timeout_s,
+            cfg.render.word_boxes,
+            exclusion_writer=recorder("ocr"),
+            router=cfg.router,
+        ),
         PageTextFilter(
             cfg.page_filters, cfg.shards.tokenizer, exclusion_writer=recorder("page_text"), **histograms
         ),

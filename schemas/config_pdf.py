@@ -33,6 +33,13 @@ class PdfRenderConfig(StrictModel):
         True,
         description="keep each word's box (0..1000 of the image) in meta.words for layout-aware training",
     )
+
+
+class RouterConfig(StrictModel):
+    """Per page, whether the transcription comes from the text layer or from OCR
+    (``pipelines.steps.pdf.pdf_pages``). Its decision and the features it used go to
+    ``meta.router`` and to the step's counters ``route_<decision>``."""
+
     min_text_chars: int = Field(
         16,
         ge=0,
@@ -43,6 +50,23 @@ class PdfRenderConfig(StrictModel):
         ge=0,
         le=1,
         description="a text layer with more unmapped/replacement characters than this is not usable",
+    )
+    check_image_cover: float = Field(
+        0.5,
+        ge=0,
+        le=1.01,
+        description="a usable text layer on a page whose images cover at least this share of it (a scan "
+        "under an OCR layer) is checked against OCR of a few of its lines; above 1: never checked",
+    )
+    check_lines: int = Field(
+        6, ge=1, le=50, description="how many of the layer's longest lines the check OCRs"
+    )
+    min_agreement: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="the checked lines' text and their OCR must agree this much (character ratio 0..1), "
+        "else the page is OCRed whole (route ocr, reason layer_disagrees)",
     )
 
 
@@ -60,6 +84,23 @@ class OcrConfig(StrictModel):
         "eng+deu+fra", description="tesseract -l value: installed traineddata names joined by +"
     )
     psm: int = Field(3, ge=0, le=13, description="tesseract page segmentation mode (3: automatic)")
+    dpi: int = Field(
+        300,
+        ge=72,
+        le=1200,
+        description="OCR reads its own greyscale render of the page at this resolution, whatever render.dpi "
+        "is (Tesseract is trained on ~300 dpi text)",
+    )
+    max_side: int = Field(
+        5000, ge=256, description="the OCR render's longer side is at most this many px (aspect kept)"
+    )
+    deskew: bool = Field(True, description="straighten the OCR render (projection profiles, +-5 degrees)")
+    denoise_below_dpi: int = Field(
+        200,
+        ge=0,
+        description="3x3 median filter on the OCR render of scans whose image is under this resolution "
+        "(fax-like: it removes speckle; on sharper scans it erases accents); 0: never",
+    )
 
 
 class PageFilterConfig(StrictModel):
@@ -109,5 +150,6 @@ class PdfOcrConfig(JobConfig):
         description="WARC files, folders or globs whose application/pdf responses are read (Common Crawl)",
     )
     render: PdfRenderConfig = PdfRenderConfig()
+    router: RouterConfig = RouterConfig()
     ocr: OcrConfig = OcrConfig()
     page_filters: PageFilterConfig = PageFilterConfig()

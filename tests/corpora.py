@@ -53,6 +53,10 @@ ALLOWED_SKIPS = {
     r"/usr/bin/chromium missing": ("the report's browser test needs Debian's chromium", False),
     r"playwright missing": ("the report's browser test drives chromium with playwright", False),
     r"tesseract is not installed": ("OCR of scanned pages needs Debian's tesseract-ocr", False),
+    r"tesseract's Greek and Russian models are not installed": (
+        "Debian's tesseract-ocr-ell and tesseract-ocr-rus",
+        False,
+    ),
 }
 
 

@@ -51,3 +51,14 @@ def test_bench_train_tiny(tmp_path) -> None:
     assert {"tokens_s", "data_wait_fraction", "gpu"} <= result.keys()
     assert result["gpu"] == "cpu" and result["tokens_s"] > 0
     assert 0 <= result["data_wait_fraction"] < 1 and result["steps"] == 3
+
+
+@pytest.mark.timeout(300)
+def test_bench_pdf_quality_smoke() -> None:
+    # OCR off: the scans are dropped (ocr_disabled) or keep their layer unchecked, in seconds
+    result = _result("bench_pdf_quality.py", "--pages", "1", "--scans", "1", "--set", "ocr.enabled=false")
+    assert set(result["groups"]) == {"born_digital", "scan300", "fax", "wrong_layer", "right_layer"}
+    assert result["groups"]["born_digital"]["cer"] <= 0.005
+    assert result["groups"]["scan300"]["routes"] == {"dropped": 4}
+    assert result["groups"]["wrong_layer"]["routes"] == {"text_layer": 4}  # unchecked without OCR
+    assert result["goals_met"]["born_digital.cer"] and not result["goals_met"]["wrong_layer.routed_to_ocr"]

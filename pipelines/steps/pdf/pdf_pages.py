@@ -34,9 +34,17 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from PIL import Image
 
-from pipelines.steps.pdf.pdf_reader import OPEN_PDF
-from pipelines.steps.pdf.pdf_text import TEXT_FLAGS, text_layer, word_boxes
-from schemas.config_pdf import PdfRenderConfig
+from pipelines.steps.pdf.pdf_reader import OPEN_PDF, PUBLISHED
+from pipelines.steps.pdf.pdf_text import (
+    BOX_SCALE,
+    TEXT_FLAGS,
+    image_cover,
+    line_boxes,
+    scan_dpi,
+    text_layer,
+    word_boxes,
+)
+from schemas.config_pdf import OcrConfig, PdfRenderConfig, RouterConfig
 
 PAGE_BATCH = 16  # pages rendered one after another before they are transcribed (see PdfPages.pages)
 # the ink share is measured on every 8th pixel in each direction, and again on every 4th on pages
@@ -138,9 +146,13 @@ class PdfPages(PipelineStep):
         image_format: str = "jpg",
         jpeg_quality: int = 90,
         exclusion_writer=None,
+        router: RouterConfig | None = None,
+        ocr: OcrConfig | None = None,
     ):
         super().__init__()
         self.cfg = cfg or PdfRenderConfig()
+        self.router = router or RouterConfig()
+        self.ocr = ocr or OcrConfig()
         self.image_format = image_format
         self.jpeg_quality = jpeg_quality
         self.exclusion_writer = exclusion_writer
@@ -190,10 +202,12 @@ class PdfPages(PipelineStep):
                         continue
                     held.append(pdf)
                     count = pdf.page_count  # a call into MuPDF on every access
+                    published = doc.metadata.get(PUBLISHED) or []
                     for number in range(count):
                         page_doc = self._page_doc(doc, number, count)
+                        known = published[number] if number < len(published) else None
                         reason, spent, pending = self._timed(
-                            page_doc, 0.0, self._render, pdf, number, page_doc
+                            page_doc, 0.0, self._render, pdf, number, page_doc, known
                         )
                         batch.append((page_doc, reason, spent, pending))
                         if len(batch) >= PAGE_BATCH:
@@ -254,9 +268,12 @@ class PdfPages(PipelineStep):
                 meta[key] = doc.metadata[key]
         return Document(text="", id=f"{pdf_id}-p{number + 1:05d}", metadata=metadata)
 
-    def _render(self, pdf: pymupdf.Document, number: int, out: Document) -> tuple[str | None, tuple | None]:
+    def _render(
+        self, pdf: pymupdf.Document, number: int, out: Document, published: dict | None = None
+    ) -> tuple[str | None, tuple | None]:
         """Render page ``number`` into ``out`` and extract its words: (drop reason or None, what
-        ``_transcribe`` needs, or None when the page is dropped)."""
+        ``_transcribe`` needs, or None when the page is dropped). ``published``: the page's
+        transcription from a published dataset (``pdf_reader.published_pages``), taken as is."""
         cfg = self.cfg
         page = pdf.load_page(number)
         # PyMuPDF computes page properties anew on every access: read each once
@@ -276,26 +293,84 @@ class PdfPages(PipelineStep):
         out.metadata["ink_share"] = meta["ink_share"] = round(ink_share(pix), 6)
         image = encode(pix, self.image_format, self.jpeg_quality)
         out.media = [Media(id=out.id, type=MediaType.IMAGE, url=None, media_bytes=image)]
+        if published is not None:
+            return None, (published,)
+        # the display list's text, with its image blocks (their boxes only: ~0.02 ms a page)
+        textpage = pymupdf.TextPage(display.get_textpage(TEXT_FLAGS | pymupdf.TEXT_PRESERVE_IMAGES))
         if rotation == 0:  # words from the display list, in page coordinates
-            textpage = pymupdf.TextPage(display.get_textpage(TEXT_FLAGS))
-            return None, (page, textpage, matrix, width, height)
-        # the display list's text is in rotated coordinates: a rotated page reads its own
-        return None, (page, None, page.rotation_matrix * matrix, width, height)
+            return None, (page, display, textpage, textpage, pymupdf.Matrix(1, 1), matrix, width, height)
+        # the display list's text is in rotated coordinates: a rotated page reads its own words
+        turn = page.rotation_matrix
+        return None, (page, display, None, textpage, turn, turn * matrix, width, height)
 
     def _transcribe(self, out: Document, pending: tuple) -> tuple[None, None]:
-        """The text layer of a rendered page into ``out``: its text in reading order and its word
-        boxes, or ``needs_ocr`` when it has no usable text layer."""
-        cfg = self.cfg
-        page, textpage, to_image, width, height = pending
+        """The text layer of a rendered page into ``out``, in reading order with its word boxes,
+        and the router's decision (``route``). A page routed to OCR, or to a check of its layer,
+        is marked ``needs_ocr`` and carries its own render for ``PageOcr``."""
         meta = out.metadata["meta"]
+        if len(pending) == 1:  # a published transcription
+            return self._published(out, pending[0])
+        page, display, textpage, images, turn, to_image, width, height = pending
         text, words, garbage = text_layer(page, textpage)
-        usable = len("".join(text.split())) >= cfg.min_text_chars and garbage <= cfg.max_garbage_share
-        if not usable:
+        decision, features = self.route(text, garbage, images, page.rect)
+        meta["router"] = {"route": decision, **features}
+        self.stat_update(f"route_{decision}")
+        if decision == "ocr":
+            meta["text_source"] = "none"
+        else:
+            out.text = text
+            meta["text_source"] = "text_layer"
+            if self.cfg.word_boxes:
+                meta["words"] = word_boxes(words, to_image, width, height)
+        if decision == "text_layer":
+            return None, None
+        dpi = scan_dpi(images)
+        if dpi is not None:
+            meta["router"]["scan_dpi"] = round(dpi)
+        zoom = zoom_for(page.rect, self.ocr.dpi, self.ocr.max_side)
+        render = display.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False)
+        image = Image.frombytes("L", (render.w, render.h), render.samples)
+        out.metadata["needs_ocr"] = True
+        out.metadata["ocr_image"] = (image, zoom * 72)  # in memory only: PageOcr takes it
+        if decision == "check":
+            out.metadata["check_lines"] = line_boxes(
+                words, turn * pymupdf.Matrix(zoom, zoom), self.router.check_lines
+            )
+        return None, None
+
+    def _published(self, out: Document, page: dict) -> tuple[None, None]:
+        """A published dataset's transcription of a rendered page into ``out``: its lines in their
+        (reading) order, its word boxes scaled to 0..BOX_SCALE; ``needs_ocr`` when it has no text."""
+        meta = out.metadata["meta"]
+        text = "\n".join(line for line in page["lines"] if line.strip())
+        meta["router"] = {"route": "published"}
+        self.stat_update("route_published")
+        if not text:
             out.metadata["needs_ocr"] = True
             meta["text_source"] = "none"
             return None, None
         out.text = text
-        meta["text_source"] = "text_layer"
-        if cfg.word_boxes:
-            meta["words"] = word_boxes(words, to_image, width, height)
+        meta["text_source"] = "published"
+        if self.cfg.word_boxes:
+            meta["words"] = [
+                [word, *(min(BOX_SCALE, max(0, round(v * BOX_SCALE))) for v in box)]
+                for word, *box in page["words"]
+            ]
         return None, None
+
+    def route(self, text: str, garbage: float, textpage: pymupdf.TextPage, rect: pymupdf.Rect):
+        """(decision, features) for a page's text layer: ``ocr`` when it is not usable (fewer than
+        ``router.min_text_chars`` characters: reason ``no_text_layer``; more garbage than
+        ``router.max_garbage_share``: ``garbage``), ``check`` when images cover at least
+        ``router.check_image_cover`` of the page (a scan under a text layer: ``PageOcr`` OCRs a
+        few of its lines and keeps the layer only if they agree), else ``text_layer``."""
+        cfg = self.router
+        chars = len("".join(text.split()))
+        features: dict = {"chars": chars, "garbage": round(garbage, 4)}
+        if chars < cfg.min_text_chars:
+            return "ocr", features | {"reason": "no_text_layer"}
+        if garbage > cfg.max_garbage_share:
+            return "ocr", features | {"reason": "garbage"}
+        cover = image_cover(textpage, rect)
+        features["image_cover"] = round(cover, 3)
+        return ("check" if cover >= cfg.check_image_cover else "text_layer"), features

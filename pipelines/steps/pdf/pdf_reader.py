@@ -10,12 +10,22 @@ reason, so every bad PDF is counted and sampled like any other drop.
 Common Crawl cuts responses longer than its limit and marks the record ``WARC-Truncated``; such
 records, and files whose end (``%%EOF``) is missing, are ``truncated``. Inputs are split among
 tasks by file, so every page of a PDF is handled by one task, in order.
+
+``pdfs`` may also name WebDataset tars of the published OCR datasets, OCR-IDL
+(``pixparse/idl-wds``) and PDFA (``pixparse/pdfa-eng-wds``): a sample holds ``pdf`` bytes and a
+``json`` whose ``pages[]`` each have ``lines`` and ``words`` as ``{text: [...], bbox: [[x, y, w, h]
+normalised 0..1], score: [...]}`` (lines in reading order, also ``word_slice``) and
+``images_bbox``; OCR-IDL samples also hold ``tif`` and ``ocr`` members, not read. The PDF document
+keeps those pages (``PUBLISHED``): ``PdfPages`` renders each page and takes its published
+transcription instead of reading the text layer or running OCR. A sample whose ``json`` is
+missing or not in that layout is read as a plain PDF and counted (``published_json_invalid``).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import posixpath
 import re
 from collections.abc import Iterator
@@ -30,6 +40,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.steps.web.html_decode import http_payload
 from pipelines.steps.web.warc_reader import WARC_ERRORS, WARC_GLOBS
+from schemas.shard_reader import SHARD_ERRORS, iter_samples
 
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 PDF_PROBLEMS = {
@@ -57,6 +68,53 @@ def safe_id(name: str) -> str:
 # the key, in the ``Media.metadata`` of a usable PDF, of the pymupdf document the reader opened to
 # probe it: ``PdfPages`` takes it over instead of opening the PDF a second time (about 0.3 ms a PDF)
 OPEN_PDF = "pymupdf_document"
+# the key, in a PDF document's metadata, of the pages of a published dataset's json (in memory only)
+PUBLISHED = "published_pages"
+SHARD_GLOBS = ("**/*.tar",)
+
+
+def published_pages(data: bytes) -> list[dict] | None:
+    """The ``pages`` of a published sample's json, each as ``{"lines": [text, ...], "words":
+    [[text, x0, y0, x1, y1], ...]}`` with boxes in 0..1 of the page; None if not that layout."""
+    try:
+        pages = json.loads(data)["pages"]
+        out = []
+        for page in pages:
+            lines, words = page["lines"], page.get("words") or {"text": [], "bbox": []}
+            boxes = [
+                [text, x, y, x + w, y + h]
+                for text, (x, y, w, h) in zip(words["text"], words["bbox"], strict=True)
+            ]
+            out.append({"lines": [str(t) for t in lines["text"]], "words": boxes})
+        return out
+    except (ValueError, KeyError, TypeError):  # json errors are ValueErrors; zip(strict) too
+        return None
+
+
+def shard_pdfs(step: PipelineStep, stream, shard: str) -> Iterator[Document]:
+    """The PDF documents of one published WebDataset tar (OCR-IDL, PDFA), with their pages."""
+    name = safe_id(posixpath.basename(shard).removesuffix(".tar"))
+    try:
+        for sample in iter_samples(stream, read=lambda suffix: suffix in ("pdf", "json")):
+            if "pdf" not in sample.members:
+                step.stat_update("published_no_pdf")
+                logger.warning(f"{shard}#{sample.key}: no pdf member (reason=published_no_pdf)")
+                continue
+            pages = published_pages(sample.members["json"]) if "json" in sample.members else None
+            extra = {}
+            if pages is None:
+                step.stat_update("published_json_invalid")
+                logger.warning(f"{shard}#{sample.key}: json missing or not in the published layout, read as "
+                               "a plain PDF (reason=published_json_invalid)")  # fmt: skip
+            else:
+                extra[PUBLISHED] = pages
+            step.stat_update("published_samples")
+            yield pdf_document(
+                sample.members["pdf"], f"{name}-{safe_id(sample.key)}", f"{shard}#{sample.key}", extra
+            )
+    except SHARD_ERRORS as error:
+        step.stat_update("shard_unreadable")
+        logger.warning(f"{shard}: not readable past this point: {error} (reason=shard_unreadable)")
 
 
 @dataclass(frozen=True)
@@ -112,15 +170,20 @@ def _expand(pattern: str, globs: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def list_inputs(pdfs: list[str], warcs: list[str]) -> list[tuple[str, str, str]]:
-    """Every input file as ``(type, path or URL, name)``, type ``pdf`` or ``warc``, sorted by type
-    then name (the order tasks split them in). Raises ``FileNotFoundError`` naming an empty input."""
+    """Every input file as ``(type, path or URL, name)``, type ``pdf``, ``shard`` (a published
+    dataset's tar, named in ``pdfs``) or ``warc``, sorted by type then name (the order tasks split
+    them in). Raises ``FileNotFoundError`` naming an empty input."""
     out = []
-    for kind, patterns, globs in (("pdf", pdfs, ("**/*.pdf", "**/*.PDF")), ("warc", warcs, WARC_GLOBS)):
+    for kind, patterns, globs in (
+        ("pdf", pdfs, ("**/*.pdf", "**/*.PDF", *SHARD_GLOBS)),
+        ("warc", warcs, WARC_GLOBS),
+    ):
         for pattern in patterns:
             found = _expand(pattern, globs)
             if not found:
                 raise FileNotFoundError(f"{kind}s: {pattern!r} matches no file")
-            out += [(kind, path, name) for path, name in found]
+            for path, name in found:
+                out.append(("shard" if kind == "pdf" and name.endswith(".tar") else kind, path, name))
     return sorted(set(out), key=lambda item: (item[0], item[2], item[1]))
 
 
@@ -192,6 +255,8 @@ class PdfReader(PipelineStep):
             with fsspec.open(path, "rb") as f:  # warcio reads gzip members itself
                 if kind == "warc":
                     documents = warc_pdfs(self, f, path)
+                elif kind == "shard":
+                    documents = shard_pdfs(self, f, path)
                 else:
                     with self.track_time():
                         documents = iter([pdf_document(f.read(), safe_id(name), path)])

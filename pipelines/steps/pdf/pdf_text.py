@@ -22,6 +22,7 @@ from operator import itemgetter
 
 import numpy as np
 import pymupdf
+from pymupdf import mupdf
 
 BOX_SCALE = 1000  # word boxes are integers in 0..1000 of the image's width and height
 MIN_GAP_PT = 1.0  # narrower empty bands do not separate blocks
@@ -194,3 +195,55 @@ def word_boxes(words: list[tuple], matrix: pymupdf.Matrix, width: int, height: i
     size = np.array([[width], [height], [width], [height]], dtype=np.float64)
     scaled = np.clip(np.rint(mapped * BOX_SCALE / size), 0, BOX_SCALE).astype(np.int64)  # [4, N]
     return list(map(list, zip(columns[4], *scaled.tolist(), strict=True)))
+
+
+def image_cover(textpage: pymupdf.TextPage, rect: pymupdf.Rect) -> float:
+    """Share of the page's area under its image blocks (a text page extracted with
+    ``TEXT_PRESERVE_IMAGES``; overlaps counted twice, the share capped at 1). It walks MuPDF's
+    block list directly: 0.03 ms a page over shared/data/pdf, against 0.16 ms for
+    ``TextPage.extractIMGINFO``, which builds a dict per image and visits every block in Python."""
+    area = rect.width * rect.height
+    if area <= 0:
+        return 0.0
+    covered = 0.0
+    block = textpage.this.m_internal.first_block
+    while block is not None:
+        if block.type == mupdf.FZ_STEXT_BLOCK_IMAGE:
+            box = block.bbox
+            covered += max(0.0, box.x1 - box.x0) * max(0.0, box.y1 - box.y0)
+        block = block.next
+    return min(1.0, covered / area)
+
+
+def line_boxes(words: list[tuple], matrix: pymupdf.Matrix, count: int) -> list[tuple[str, tuple]]:
+    """The ``count`` longest lines of ``text_layer``'s words as ``(text, (x0, y0, x1, y1))``, the
+    box in pixels of an image rendered with ``matrix``, in reading order."""
+    lines: dict[tuple[int, int], list[tuple]] = {}
+    for word in words:
+        lines.setdefault(word[5:7], []).append(word)
+    longest = sorted(lines.values(), key=lambda ws: -sum(len(w[4]) for w in ws))[:count]
+    chosen = {id(ws) for ws in longest}
+    out = []
+    for ws in lines.values():
+        if id(ws) not in chosen:
+            continue
+        box = pymupdf.Rect(min(map(_X0, ws)), min(map(_Y0, ws)), max(map(_X1, ws)), max(map(_Y1, ws)))
+        box = box * matrix
+        out.append((" ".join(w[4] for w in ws), (box.x0, box.y0, box.x1, box.y1)))
+    return out
+
+
+def scan_dpi(textpage: pymupdf.TextPage) -> float | None:
+    """The resolution, in pixels per inch of the page, of the largest image on it (a scan's), from
+    a text page extracted with ``TEXT_PRESERVE_IMAGES``; None if it has no image. Shorter sides are
+    compared, so a quarter-turned image measures the same."""
+    best, dpi = 0.0, None
+    for block in textpage.this:
+        if block.m_internal.type != mupdf.FZ_STEXT_BLOCK_IMAGE:
+            continue
+        box = block.m_internal.bbox
+        width, height = box.x1 - box.x0, box.y1 - box.y0
+        if width * height > best and min(width, height) > 0:
+            image = block.i_image()
+            best, dpi = width * height, min(image.w(), image.h()) / min(width, height) * 72
+    return dpi
