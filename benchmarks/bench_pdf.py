@@ -24,6 +24,10 @@ pages/s = pages / best seconds. Goal: ratio = job pages/s / bare pages/s >= 0.8.
 ``round_ratios`` are bare seconds / job seconds within each round: neighbours in time, so their
 spread shows how much the machine's speed moved during the run.
 
+The job renders in a child process (``render.watchdog``) one page ahead of the task's later
+steps, so it can use more than one core: ``cpu_ratio`` = bare CPU-seconds / job CPU-seconds (this
+process and its ended children, best round of each) says what it costs per page of CPU.
+
 * published: the same job on the same PDFs packed as one WebDataset tar in the published
   OCR datasets' layout (PDFA / OCR-IDL: ``<key>.pdf`` and ``<key>.json`` with each page's lines
   and words; made before the timing from pymupdf's words), so every page takes the published
@@ -39,6 +43,7 @@ import cProfile
 import io
 import json
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -106,15 +111,25 @@ def job_config(inputs: Path, out: Path) -> PdfOcrConfig:
     return load_config(PdfOcrConfig, None, [f"pdfs=[{inputs}]", f"output_dir={out}", *settings.split()])
 
 
-def run_job(cfg: PdfOcrConfig) -> float:
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (the page worker)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_job(cfg: PdfOcrConfig, cpu: list[float] | None = None) -> float:
     shutil.rmtree(cfg.output_dir, ignore_errors=True)
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu_seconds()
     run_stages(build_pdf_ocr(cfg), cfg.executor, cfg.dataset_dir, progress=False)
+    if cpu is not None:
+        cpu.append(cpu_seconds() - used)
     return time.perf_counter() - start
 
 
-def run_bare(files: list[Path], dpi: int, max_side: int, quality: int) -> float:
-    start = time.perf_counter()
+def run_bare(
+    files: list[Path], dpi: int, max_side: int, quality: int, cpu: list[float] | None = None
+) -> float:
+    start, used = time.perf_counter(), cpu_seconds()
     for path in files:
         with pymupdf.open(stream=path.read_bytes(), filetype="pdf") as doc:
             for page in doc:
@@ -124,6 +139,8 @@ def run_bare(files: list[Path], dpi: int, max_side: int, quality: int) -> float:
                 )
                 image = Image.frombuffer("RGB", (pix.w, pix.h), pix.samples_mv, "raw", "RGB", pix.stride, 1)
                 image.save(io.BytesIO(), format="JPEG", quality=quality)
+    if cpu is not None:
+        cpu.append(cpu_seconds() - used)
     return time.perf_counter() - start
 
 
@@ -158,9 +175,10 @@ def main() -> None:
         published = job_config(work / "published", work / "out-published")
         render, quality = cfg.render, cfg.shards.jpeg_quality
         times: dict[str, list[float]] = {"job": [], "bare": [], "published": []}
+        cpu: dict[str, list[float]] = {"job": [], "bare": []}
         for _ in range(args.repeats):  # alternate, so other load falls on all alike
-            times["job"].append(run_job(cfg))
-            times["bare"].append(run_bare(files, render.dpi, render.max_side, quality))
+            times["job"].append(run_job(cfg, cpu["job"]))
+            times["bare"].append(run_bare(files, render.dpi, render.max_side, quality, cpu["bare"]))
             times["published"].append(run_job(published))
         if args.profile:
             profiler = cProfile.Profile()
@@ -182,6 +200,9 @@ def main() -> None:
             "published_pages_s": round(speed["published"], 2),
             "published_ratio": round(speed["published"] / speed["bare"], 3),
             "round_ratios": [round(r, 3) for r in rounds],
+            "job_cpu_s": round(min(cpu["job"]), 2),
+            "bare_cpu_s": round(min(cpu["bare"]), 2),
+            "cpu_ratio": round(min(cpu["bare"]) / min(cpu["job"]), 3),
             "pages": pages,
         }
         emit("bench_pdf", result, ["pymupdf", "pillow", "datatrove"])

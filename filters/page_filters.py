@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from functools import cache
 
+import pymupdf
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
@@ -85,6 +86,12 @@ class PdfFilter(_MeasuringFilter):
         self.cfg = cfg or PageFilterConfig()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        verdict = self._verdict(doc)
+        if verdict is not True:  # the reader may have left the PDF open for the page renderer
+            close_open_pdfs(doc)
+        return verdict
+
+    def _verdict(self, doc: Document) -> bool | tuple[bool, str]:
         problem = doc.metadata.get("pdf_problem")
         if problem:
             return False, problem
@@ -96,6 +103,15 @@ class PdfFilter(_MeasuringFilter):
         if pages > self.cfg.max_pages:
             return False, "too_many_pages"
         return True
+
+
+def close_open_pdfs(doc: Document) -> None:
+    """Close and forget the pymupdf documents held in ``doc``'s media metadata."""
+    for media in doc.media:
+        for key, value in list(media.metadata.items()):
+            if isinstance(value, pymupdf.Document):
+                value.close()
+                del media.metadata[key]
 
 
 class BlankPageFilter(_MeasuringFilter):

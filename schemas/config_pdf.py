@@ -29,6 +29,12 @@ class PdfRenderConfig(StrictModel):
     page_timeout_s: float = Field(
         30.0, gt=0, description="time limit per page for rendering and transcription, and again for OCR"
     )
+    watchdog: bool = Field(
+        True,
+        description="render pages in a child process that is killed when a page passes page_timeout_s "
+        "(MuPDF's C calls cannot be interrupted otherwise); off: in the task's process, a page is only "
+        "interrupted between C calls",
+    )
     word_boxes: bool = Field(
         True,
         description="keep each word's box (0..1000 of the image) in meta.words for layout-aware training",

@@ -5,10 +5,12 @@ corpus of every page form, with limits close to the README's figures (bench_pdf_
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import shutil
 import subprocess
+import time
 from collections import Counter
 from types import SimpleNamespace
 
@@ -196,3 +198,52 @@ def test_greek_and_cyrillic_scans_are_read(tmp_path):
     ((_, sample),) = run_pages(tmp_path, [(scan.getvalue(), truth)], "ocr.languages=ell+rus").values()
     assert sample["meta"]["text_source"] == "ocr"
     assert cer("\n".join(lines), sample["texts"][1]) <= 0.03, sample["texts"][1]
+
+
+def slow_pdf(fills: int) -> bytes:
+    """One page that takes long to draw: ``fills`` full-page translucent fills (about 2.8 ms each
+    at 144 dpi here), after a line of text."""
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=(595, 842), pageCompression=1, invariant=1)
+    pdf.drawString(72, 770, "A page that takes long to draw.")
+    pdf.setFillAlpha(0.02)
+    pdf.setFillColorRGB(0.5, 0.2, 0.9)
+    for _ in range(fills):
+        pdf.rect(0, 0, 595, 842, stroke=0, fill=1)
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_hung_page_is_stopped_at_its_time_limit(tmp_path, executor):
+    limit = 0.5
+    slow = SimpleNamespace(name="slow")
+    with pymupdf.open(stream=slow_pdf(2000), filetype="pdf") as doc:  # ~5.6 s: 10x the limit
+        start = time.perf_counter()
+        doc[0].get_pixmap(dpi=144)
+        assert time.perf_counter() - start >= 10 * limit * 0.8
+    pages = [born_digital("one_column", 1), (slow_pdf(2000), slow), born_digital("list", 2)]
+    settings = [f"render.page_timeout_s={limit}", "executor.tasks=1"]
+    if executor == "ray":
+        settings += ["executor.kind=ray", "executor.workers=-1", "executor.mem_per_cpu_gb=0.25"]
+    results = run_pages(tmp_path, pages, *settings)
+    assert results["slow"][1] is None and all(results[t.name][1] for _, t in pages if t is not slow)
+    (excluded,) = (tmp_path / "out" / "q" / "_excluded" / "pages").glob("*-pages.json")
+    (record,) = json.loads(excluded.read_text())["examples"]["page_timeout"]
+    assert record["source"].endswith("slow.pdf#page=1")
+    assert limit <= record["value"] <= 2 * limit  # seconds the page was given, measured
+
+
+def test_pdfs_the_filter_drops_are_closed():
+    from filters.page_filters import PdfFilter
+    from pipelines.steps.pdf.pdf_reader import OPEN_PDF, pdf_document
+    from schemas.config_pdf import PageFilterConfig
+
+    data, _ = born_digital("one_column", 0)
+    kept, dropped = pdf_document(data, "a", "a.pdf"), pdf_document(data, "b", "b.pdf")
+    opened = dropped.media[0].metadata[OPEN_PDF]
+    assert PdfFilter(PageFilterConfig(max_pages=1)).filter(kept) is True
+    assert PdfFilter(PageFilterConfig(min_pages=2)).filter(dropped) == (False, "too_few_pages")
+    assert opened.is_closed and OPEN_PDF not in dropped.media[0].metadata
+    assert not kept.media[0].metadata[OPEN_PDF].is_closed

@@ -20,9 +20,15 @@ from datatrove.data import DocumentsPipeline
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-    """A pipeline callable: sets the parent-death signal, then passes the data through."""
-    if sys.platform.startswith("linux") and multiprocess.parent_process() is not None:
+def tie_to_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (nothing elsewhere)."""
+    if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def die_with_parent(data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+    """A pipeline callable: sets the parent-death signal, then passes the data through."""
+    if multiprocess.parent_process() is not None:
+        tie_to_parent()
     return data

@@ -4,18 +4,28 @@
 page, in page order: the page rendered with PyMuPDF at ``render.dpi``, scaled down so its longer
 side fits ``render.max_side`` (aspect kept), encoded as ``shards.image_format``; its share of ink
 (``ink_share``, for ``BlankPageFilter``); the transcription read from the text layer in reading
-order, with word boxes in ``meta.words`` (``pipelines.steps.pdf.pdf_text``). A page is interpreted
-once, into a display list that gives both the image and the text. A page without a usable text
-layer is marked ``needs_ocr``; ``PageOcr`` (``pipelines.steps.pdf.page_ocr``) then runs Tesseract on
-the rendered image, or drops the page with the reason it could not. Pages are rendered in
-batches of ``PAGE_BATCH``, across PDFs, and then transcribed (see ``PdfPages.pages``); they leave
-in order.
+order, with word boxes in ``meta.words`` (``pipelines.steps.pdf.pdf_text``), or a published
+dataset's transcription when the PDF came with one. A page is interpreted once, into a display
+list that gives both the image and the text.
 
-A page that fails is dropped with a reason and the PDF goes on: ``page_error`` (PyMuPDF raised),
-``page_timeout`` (``render.page_timeout_s`` exceeded: interrupted when the task runs in a main
-thread, else measured after the fact), ``page_too_large`` (a side over
-``render.max_page_side_pt``), ``page_too_small`` (rendered shorter side under ``render.min_side``).
-Counts are ``dropped_<reason>`` in the step's stats; dropped pages go to the exclusion writer.
+A router decides per page (``route``, ``router.*`` in config, the decision and its features in
+``meta.router``): ``text_layer``; ``ocr`` when the layer is not usable; ``check`` when images cover
+the page (a scan under a text layer). Pages routed ``ocr`` or ``check`` are marked ``needs_ocr``
+and carry their own greyscale render at ``ocr.dpi``; ``PageOcr``
+(``pipelines.steps.pdf.page_ocr``) OCRs them, or checks the layer against OCR of a few lines.
+
+With ``render.watchdog`` (the default) every page is rendered and transcribed in a child process
+(``pipelines.steps.pdf.page_worker``) that is killed when the page passes
+``render.page_timeout_s``: MuPDF's C calls cannot be interrupted from Python. Without it, pages
+are rendered here, in batches of ``PAGE_BATCH`` across PDFs and then transcribed (see
+``pages_here``), and a page is interrupted by SIGALRM only between C calls (in a main thread;
+elsewhere the time is measured after the fact).
+
+A page that fails is dropped with a reason and the PDF goes on: ``page_error`` (PyMuPDF raised,
+or the page worker died), ``page_timeout`` (``render.page_timeout_s`` exceeded; the seconds are
+the exclusion's value), ``page_too_large`` (a side over ``render.max_page_side_pt``),
+``page_too_small`` (rendered shorter side under ``render.min_side``). Counts are
+``dropped_<reason>`` in the step's stats; dropped pages go to the exclusion writer.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from PIL import Image
 
+from pipelines.steps.pdf.page_worker import PageWorker
 from pipelines.steps.pdf.pdf_reader import OPEN_PDF, PUBLISHED
 from pipelines.steps.pdf.pdf_text import (
     BOX_SCALE,
@@ -148,11 +159,13 @@ class PdfPages(PipelineStep):
         exclusion_writer=None,
         router: RouterConfig | None = None,
         ocr: OcrConfig | None = None,
+        watchdog: bool | None = None,
     ):
         super().__init__()
         self.cfg = cfg or PdfRenderConfig()
         self.router = router or RouterConfig()
         self.ocr = ocr or OcrConfig()
+        self.watchdog = self.cfg.watchdog if watchdog is None else watchdog
         self.image_format = image_format
         self.jpeg_quality = jpeg_quality
         self.exclusion_writer = exclusion_writer
@@ -173,6 +186,51 @@ class PdfPages(PipelineStep):
                     self.exclusion_writer.write(page_doc, rank)
 
     def pages(self, docs: Iterable[Document]) -> Iterator[tuple[Document, str | None]]:
+        """(page document, drop reason or None) for every page of the PDF documents, in order:
+        in a child process that a page past its time limit is killed with (``page_worker``), or,
+        without ``watchdog``, in this process (``pages_here``)."""
+        if not self.watchdog:
+            yield from self.pages_here(docs)
+            return
+        worker = PageWorker(
+            (self.cfg, self.image_format, self.jpeg_quality, self.router, self.ocr), self.cfg.page_timeout_s
+        )
+        try:
+            for doc in docs:
+                if doc.metadata.get("pdf_problem") or not doc.media:
+                    continue
+                self.stat_update("pdfs")
+                opened = doc.media[0].metadata.pop(OPEN_PDF, None)  # the child opens its own
+                if opened is not None:
+                    opened.close()
+                count = int(doc.metadata.get("pdf_pages") or 0)
+                published = doc.metadata.get(PUBLISHED) or []
+                for number in range(count):
+                    known = published[number] if number < len(published) else None
+                    worker.submit(
+                        id(doc), doc.media[0].media_bytes, number, self._page_doc(doc, number, count), known
+                    )
+                    if len(worker.queue) > 1:  # one page ahead
+                        yield self._answered(worker)
+            while worker.queue:
+                yield self._answered(worker)
+        finally:
+            worker.stop()
+
+    def _answered(self, worker: PageWorker) -> tuple[Document, str | None]:
+        with self.track_time():
+            page_doc, reason, counters, warning, spent = worker.answer()
+        for counter in counters:
+            self.stat_update(counter)
+        if warning:
+            logger.warning(f"{page_doc.metadata['source']}: {warning} (reason={reason})")
+        if reason is None and spent > self.cfg.page_timeout_s:
+            reason = "page_timeout"
+        if reason == "page_timeout":
+            page_doc.metadata["filter_value"] = round(spent, 3)
+        return page_doc, reason
+
+    def pages_here(self, docs: Iterable[Document]) -> Iterator[tuple[Document, str | None]]:
         """(page document, drop reason or None) for every page of the PDF documents, in order.
 
         Pages go in batches of ``PAGE_BATCH``, across PDFs: first every page of a batch is
