@@ -67,6 +67,8 @@ bench: setup
 	$(PY) benchmarks/bench_fetch.py
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_pdf.py
+	$(PY) benchmarks/bench_pdf_quality.py
+	$(PY) benchmarks/bench_ocr_engines.py
 	$(PY) benchmarks/bench_qa_grounding.py
 	$(PY) benchmarks/bench_llm_client.py
 

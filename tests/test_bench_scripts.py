@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,15 @@ def test_bench_pdf_quality_smoke() -> None:
     assert result["groups"]["scan300"]["routes"] == {"dropped": 4}
     assert result["groups"]["wrong_layer"]["routes"] == {"text_layer": 4}  # unchecked without OCR
     assert result["goals_met"]["born_digital.cer"] and not result["goals_met"]["wrong_layer.routed_to_ocr"]
+
+
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None and not os.environ.get("VLMDATA_CI"),
+    reason="tesseract is not installed (apt-get install tesseract-ocr)",
+)
+@pytest.mark.timeout(300)
+def test_bench_ocr_engines_smoke() -> None:
+    result = _result("bench_ocr_engines.py", "--pages", "1", "--kinds", "diacritics")
+    tesseract = result["tesseract"]["diacritics"]
+    assert tesseract["pages"] == 1 and tesseract["cer"] <= 0.03 and tesseract["seconds"] > 0
+    assert result["rapidocr_run"] == ("rapidocr" in result)  # the second engine only where installed

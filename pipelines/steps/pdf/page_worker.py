@@ -97,7 +97,9 @@ def serve(conn, settings: tuple) -> None:
         except Exception as error:  # MuPDF raises on broken content streams, fonts, images
             reason, warning = "page_error", f"{type(error).__name__}: {error}"
         image = out.media[0].media_bytes if out.media else None
-        conn.send((reason, out.text, out.metadata, image, list(counters), warning, time.perf_counter() - start))
+        conn.send(
+            (reason, out.text, out.metadata, image, list(counters), warning, time.perf_counter() - start)
+        )
 
 
 @dataclass
