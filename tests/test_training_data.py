@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import tarfile
 from collections import Counter
 from itertools import islice
@@ -174,15 +175,100 @@ def test_corrupt_samples_are_skipped_and_counted(tmp_path, processor):
 
 def test_image_splitting_tokens_follow_idefics3(processor):
     ids = processor.ids
-    tokens, tiles = processor.image(make_image(3, 96, 64))  # 96 x 64 -> 2 rows x 3 columns of 32 px
+    tokens, tiles, _ = processor.image(make_image(3, 96, 64))  # 96 x 64 -> 2 rows x 3 columns of 32 px
     assert len(tiles) == 2 * 3 + 1 and all(t.shape == (3, 32, 32) for t in tiles)
     assert tokens.count(ids.image) == 7 * 4
     grid = [t for t in tokens if t in set(ids.grid.values())]
     assert grid == [ids.grid[(r, c)] for r in (1, 2) for c in (1, 2, 3)]
     assert tokens[-7:] == [ids.fake, ids.global_img] + [ids.image] * 4 + [ids.fake]
     one_tile = Processor(processor.tokenizer, ids, tile_size=32, seq_len=4, max_image_size=32, max_length=512)
-    small, small_tiles = one_tile.image(make_image(3, 96, 64))  # fits one tile: the global image only
+    small, small_tiles, _ = one_tile.image(make_image(3, 96, 64))  # fits one tile: the global image only
     assert small == [ids.fake, ids.global_img] + [ids.image] * 4 + [ids.fake] and len(small_tiles) == 1
+
+
+def _processor(processor: Processor, **kw) -> Processor:
+    base = dict(tile_size=32, seq_len=4, max_image_size=96, max_length=512, patch_size=8)
+    return Processor(processor.tokenizer, processor.ids, **(base | kw))
+
+
+def test_without_splitting_the_aspect_ratio_is_kept(processor):
+    ids = processor.ids
+    idefics3 = _processor(processor, image_splitting=False)
+    tokens, tiles, sizes = idefics3.image(make_image(3, 96, 48))  # 2:1
+    assert tokens == [ids.fake, ids.global_img] + [ids.image] * 4 + [ids.fake]
+    assert len(tiles) == 1 and tiles[0].shape == (3, 32, 32)  # one square tile: the connector's input
+    assert sizes == [(16, 32)]  # the content, 2:1 at the top left; the rest is masked padding
+    assert tiles[0][:, 16:].abs().sum() == 0 and tiles[0][:, :16].abs().sum() > 0
+    idefics2 = _processor(
+        processor, arch="idefics2", image_splitting=False, max_image_size=64, min_image_size=16
+    )
+    tokens, tiles, sizes = idefics2.image(make_image(3, 200, 50))  # 4:1, scaled to 64 x 16
+    assert tokens == [ids.fake] + [ids.image] * 4 + [ids.fake]
+    assert [tuple(t.shape) for t in tiles] == [(3, 16, 64)] and sizes == [(16, 64)]
+    tokens, tiles, _ = idefics2.image(make_image(3, 40, 24))  # within bounds: native size, whole patches
+    assert [tuple(t.shape) for t in tiles] == [(3, 24, 40)]
+    tokens, tiles, _ = idefics2.image(make_image(3, 256, 32))  # 64 x 8: the short side raised to the minimum
+    assert [tuple(t.shape) for t in tiles] == [(3, 16, 64)]
+
+
+def test_idefics2_four_crop_split(processor):
+    ids = processor.ids
+    idefics2 = _processor(processor, arch="idefics2", image_splitting=True, max_image_size=96)
+    tokens, tiles, sizes = idefics2.image(make_image(3, 80, 48))
+    assert tokens == [ids.fake] + ([ids.image] * 4 + [ids.fake]) * 5  # 4 quarters + the whole image
+    assert [tuple(t.shape[1:]) for t in tiles] == [(24, 40)] * 4 + [(48, 80)] and sizes[-1] == (48, 80)
+
+
+def test_a_share_of_images_is_split_per_sample_key(processor):
+    half = _processor(processor, image_splitting=0.5, max_image_size=64)
+    image = make_image(3, 64, 64)  # split: 2 x 2 tiles + the global image
+    sample = {"kind": "pair", "texts": ["a caption"], "images": ["000.jpg"]}
+    split = [len(half.encode(sample, {"000.jpg": image}, f"key-{k}").tiles) == 5 for k in range(1000)]
+    assert abs(sum(split) / 1000 - 0.5) <= 0.05
+    again = [len(half.encode(sample, {"000.jpg": image}, f"key-{k}").tiles) == 5 for k in range(1000)]
+    assert again == split  # drawn from (seed, key): the same on every run and worker
+
+
+def test_random_resolution_and_shuffled_turns(processor):
+    jitter = _processor(processor, random_resolution=(16, 96))
+    grids = Counter(len(jitter.image(make_image(3, 96, 96), random.Random(k))[1]) for k in range(60))
+    assert set(grids) == {1, 5, 10}  # longest side <= 32: the global image only; 2 x 2 + 1; 3 x 3 + 1
+    turns = [{"user": f"q{i}", "assistant": f"a{i}"} for i in range(4)]
+    sample = {"kind": "qa", "texts": turns, "images": ["000.jpg"]}
+    members = {"000.jpg": make_image(3, 32, 32)}
+    shuffler = _processor(processor, shuffle_turns=True)
+    orders = set()
+    for k in range(20):
+        decoded = processor.tokenizer.decode(shuffler.encode(sample, members, f"k{k}").input_ids)
+        orders.add(tuple(sorted(range(4), key=lambda i, d=decoded: d.index(f"a{i}"))))
+    assert len(orders) > 3  # several orders, every turn kept
+    fixed = processor.tokenizer.decode(processor.encode(sample, members, "k0").input_ids)
+    assert [fixed.index(f"a{i}") for i in range(4)] == sorted(fixed.index(f"a{i}") for i in range(4))
+
+
+@pytest.mark.parametrize("arch", ["idefics2", "idefics3"])
+def test_padded_images_are_masked(processor, arch):
+    """A batch of images of different sizes: each sample's logits are those it gets alone."""
+    from training.config import ModelConfig
+    from training.model import build_model
+
+    proc = _processor(processor, arch=arch, image_splitting=False, max_image_size=64, min_image_size=8)
+    samples = []
+    for k, (w, h) in enumerate([(64, 24), (24, 64), (40, 40)]):
+        sample = {"kind": "pair", "texts": [f"caption {k}"], "images": ["000.jpg"]}
+        samples.append(proc.encode(sample, {"000.jpg": make_image(k, w, h)}, str(k)))
+    model = build_model(ModelConfig(arch=arch), processor.tokenizer.get_vocab_size(), processor.ids).eval()
+    inputs = ("input_ids", "position_ids", "pixel_values", "pixel_attention_mask")
+    longest = max(len(s.input_ids) for s in samples)
+    batch = collate([[s] for s in samples], longest, processor.ids.pad)
+    assert not batch["pixel_attention_mask"].all()
+    with torch.no_grad():
+        together = model(**{k: batch[k] for k in inputs}, use_cache=False).logits
+        for b, sample in enumerate(samples):
+            alone = collate([[sample]], longest, processor.ids.pad)
+            logits = model(**{k: alone[k] for k in inputs}, use_cache=False).logits
+            n = len(sample.input_ids)
+            assert torch.allclose(together[b, :n], logits[0, :n], atol=1e-5)
 
 
 def test_qa_loss_only_on_assistant_tokens(manifests, processor):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vlmdata train",
         description="Train an Idefics2/Idefics3-style model on shard datasets (their manifests), "
-        "with mixture weights; resumes from the latest checkpoint in checkpoint_dir.",
+        "with mixture weights and per-dataset settings, in one stage or several (`stages:`, "
+        "recipes in configs/recipes/); resumes from the latest checkpoint in checkpoint_dir.",
         epilog="configuration keys (set in the YAML file or as key=value after it):\n" + keys,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -42,6 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers fork after the tokenizer ran
     from training.loop import Trainer  # torch is imported only once the config is valid
 
+    if cfg.stages:
+        from training import stages
+
+        try:
+            finals = stages.run(cfg, say=lambda line: print(line, file=sys.stderr))
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if args.export:
+            shutil.copytree(finals[-1], args.export, dirs_exist_ok=True)
+            print(f"exported: {args.export}")
+        return 0
     try:
         trainer = Trainer(cfg)
     except (FileNotFoundError, ValueError) as error:

@@ -6,18 +6,41 @@ with its dotted path instead of silently training with a default.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from schemas.config import StrictModel
 
+Probability = Annotated[float, Field(ge=0, le=1)]
+
 
 class DatasetSpec(StrictModel):
-    """One shard dataset in the mixture."""
+    """One shard dataset in the mixture, with the settings that may differ per dataset (unset:
+    the ``data`` section's)."""
 
     manifest: str = Field(..., description="path of OUT/<dataset>/manifest.json")
     weight: float = Field(1.0, gt=0, description="mixture weight (weights are normalised over datasets)")
+    max_length: int | None = Field(
+        None, ge=16, description="most tokens of one sample of this dataset (at most data.max_length)"
+    )
+    max_image_size: int | None = Field(None, ge=8, description="longest image side (see data.max_image_size)")
+    min_image_size: int | None = Field(
+        None, ge=0, description="shortest image side (see data.min_image_size)"
+    )
+    image_splitting: bool | Probability | None = Field(
+        None, description="true, false, or the share of images split (drawn per image)"
+    )
+    random_resolution: tuple[int, int] | None = Field(
+        None, description="[min, max]: the longest image side drawn per image from this range"
+    )
+    shuffle_turns: bool | None = Field(None, description="shuffle the turns of multi-turn qa samples")
+
+    @model_validator(mode="after")
+    def _range(self) -> DatasetSpec:
+        if self.random_resolution and not 8 <= self.random_resolution[0] <= self.random_resolution[1]:
+            raise ValueError(f"random_resolution {list(self.random_resolution)}: need 8 <= min <= max")
+        return self
 
 
 class ModelConfig(StrictModel):
@@ -54,8 +77,22 @@ class LoraOptions(StrictModel):
 
 class DataOptions(StrictModel):
     max_length: int = Field(512, ge=16, description="tokens per packed row")
-    max_image_size: int = Field(96, ge=8, description="longest image side before splitting into tiles")
-    image_splitting: bool = Field(True, description="tiles + a downscaled global image (Idefics3)")
+    max_image_size: int = Field(
+        96,
+        ge=8,
+        description="longest image side: before splitting into tiles (idefics3), the native "
+        "size's upper bound (idefics2)",
+    )
+    min_image_size: int = Field(0, ge=0, description="shortest image side (idefics2's native size; 0: none)")
+    image_splitting: bool | Probability = Field(
+        True,
+        description="tiles + a global image (idefics3) or the 4-crop split (idefics2); true, "
+        "false or the share of images split, drawn per image",
+    )
+    random_resolution: tuple[int, int] | None = Field(
+        None, description="[min, max]: the longest image side drawn per image, in place of max_image_size"
+    )
+    shuffle_turns: bool = Field(False, description="shuffle the turns of multi-turn qa samples")
     packing: bool = Field(True, description="pack several samples per row, attention kept within samples")
     shuffle_buffer: int = Field(64, ge=1, description="samples in the seeded shuffle buffer (1: no shuffle)")
     resampled: bool | None = Field(
@@ -63,6 +100,29 @@ class DataOptions(StrictModel):
     )
     heldout_fraction: float = Field(0.0, ge=0, lt=1, description="share of sample keys held out (by hash)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+
+
+Part = Literal["vision", "connector", "text"]
+
+
+class StageConfig(StrictModel):
+    """One stage of a multi-stage run: what it sets replaces the top level's for this stage
+    (``data``: only the keys given here); unset keys keep the top level's. Each stage after the
+    first starts from the weights the previous one ended with (``<checkpoint_dir>/<NN>-<name>/final``)."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="stage name (checkpoints, log.jsonl)")
+    steps: int = Field(..., ge=1, description="optimizer steps of this stage")
+    datasets: list[DatasetSpec] | None = Field(None, min_length=1, description="this stage's mixture")
+    data: DataOptions | None = Field(None, description="data keys this stage changes (image sizes, lengths)")
+    freeze: list[Part] | None = Field(None, description="parts that do not train in this stage")
+    lora: LoraOptions | None = Field(None, description="LoRA / DoRA of this stage")
+    lr_connector: float | None = Field(None, gt=0)
+    lr_backbone: float | None = Field(None, gt=0)
+    warmup_steps: int | None = Field(None, ge=0)
+    min_lr_ratio: float | None = Field(None, ge=0, le=1)
+    batch_size: int | None = Field(None, ge=1)
+    grad_accum: int | None = Field(None, ge=1)
+    neftune_alpha: float | None = Field(None, ge=0)
 
 
 class TrainConfig(StrictModel):
@@ -93,11 +153,40 @@ class TrainConfig(StrictModel):
         0, ge=0, description="CPU threads torch may use (0: its default; 1 suits tiny models)"
     )
     seed: int = Field(0, description="seed of weights, data order and noise")
+    freeze: list[Part] = Field(
+        default_factory=list, description="parts that do not train: vision, connector, text"
+    )
+    stages: list[StageConfig] = Field(
+        default_factory=list,
+        description="a multi-stage run (training.stages): each stage's steps, mixture, data keys, "
+        "learning rates, freeze and LoRA; unset: one stage of `steps` steps",
+    )
+
+    def dataset_settings(self, spec: DatasetSpec) -> dict:
+        """The settings of one dataset: its own where set, else the ``data`` section's."""
+        keys = ("max_length", "max_image_size", "min_image_size", "image_splitting", "random_resolution",
+                "shuffle_turns")  # fmt: skip
+        return {k: getattr(self.data, k) if getattr(spec, k) is None else getattr(spec, k) for k in keys}
 
     @model_validator(mode="after")
     def _lora_needs_enabled(self) -> TrainConfig:
         if self.lora.dora and not self.lora.enabled:
             raise ValueError("lora.dora=true needs lora.enabled=true")
+        for i, spec in enumerate(self.datasets):
+            if spec.max_length and spec.max_length > self.data.max_length:
+                raise ValueError(
+                    f"datasets[{i}].max_length {spec.max_length} is above data.max_length "
+                    f"{self.data.max_length}, the packed row's length"
+                )
+        if self.stages:
+            names = [stage.name for stage in self.stages]
+            if len(set(names)) != len(names):
+                raise ValueError(f"stages: names must differ, got {names}")
+            if "steps" in self.model_fields_set and self.steps != sum(st.steps for st in self.stages):
+                raise ValueError(
+                    f"steps={self.steps} but the stages add up to {sum(st.steps for st in self.stages)}; "
+                    "leave steps unset with stages"
+                )
         if self.eval_every and not self.data.heldout_fraction:
             raise ValueError("eval_every needs data.heldout_fraction > 0 (the held-out split)")
         return self

@@ -21,6 +21,8 @@ from training.data import RawSample, StreamSpec, raw_samples
 from training.packing import collate
 from training.processor import IGNORE, Processor
 
+INPUTS = ("input_ids", "position_ids", "pixel_values", "pixel_attention_mask")
+
 
 def read_samples(spec: StreamSpec, count: int) -> list[RawSample]:
     """The first ``count`` samples of the stream's first epoch (fewer if the epoch is shorter);
@@ -39,14 +41,14 @@ def choice_losses(
         sample = json.loads(raw.members["json"])
         for choice in choices:
             texts = [*sample["texts"][:-1], {**sample["texts"][-1], "assistant": choice}]
-            encoded = processor.encode({**sample, "texts": texts}, raw.members)
+            encoded = processor.encode({**sample, "texts": texts}, raw.members, raw.key)
             if encoded is None:
                 raise ValueError(f"sample {raw.key}: no room for the answer within max_length")
             rows.append([encoded])
     longest = max(len(row[0].input_ids) for row in rows)
     batch = collate(rows, longest, processor.ids.pad)
     device = next(model.parameters()).device
-    inputs = {k: batch[k].to(device) for k in ("input_ids", "position_ids", "pixel_values") if k in batch}
+    inputs = {k: batch[k].to(device) for k in INPUTS if k in batch}
     logits = model(**inputs, use_cache=False).logits.float()  # [B, T, V]
     labels = batch["labels"][:, 1:].to(device)  # token t is predicted at t - 1
     losses = F.cross_entropy(

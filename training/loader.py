@@ -57,13 +57,18 @@ class PackedBatches(IterableDataset):
     def __init__(
         self,
         spec: StreamSpec,
-        processor: Processor,
+        processors: Processor | list[Processor],
         batch_size: int,
         packing: bool = True,
         state: DataState | None = None,
+        row_length: int | None = None,
     ):
+        """``processors``: one per dataset of ``spec`` (its per-dataset settings), or one for all;
+        ``row_length``: tokens per packed row (default: the first processor's ``max_length``)."""
         super().__init__()
-        self.spec, self.processor, self.batch_size, self.packing = spec, processor, batch_size, packing
+        self.processors = processors if isinstance(processors, list) else [processors] * len(spec.shards)
+        self.spec, self.batch_size, self.packing = spec, batch_size, packing
+        self.row_length = row_length or self.processors[0].max_length
         self.state = state or DataState()
 
     def __iter__(self) -> Iterator[dict]:
@@ -76,14 +81,14 @@ class PackedBatches(IterableDataset):
 
         def encoded():
             for raw in raw_samples(spec, start, counters):
-                sample = encode_raw(self.processor, raw.members, counters)
+                sample = encode_raw(self.processors[raw.source], raw.members, counters, raw.key)
                 if sample is not None:
                     sample.position = raw.position
                     yield sample
 
-        max_length = self.processor.max_length
+        max_length = self.row_length
         for rows, position in pack_rows(encoded(), self.batch_size, max_length, self.packing):
-            batch = collate(rows, max_length, self.processor.ids.pad)
+            batch = collate(rows, max_length, self.processors[0].ids.pad)
             batch["role"] = torch.tensor(role)
             batch["position"] = torch.tensor(position)
             batch["counters"] = dict(counters)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,11 +23,11 @@ from training import checkpoint
 from training.config import TrainConfig
 from training.data import StreamSpec, manifest_shards, read_shard
 from training.loader import DataState, PackedBatches, make_loader
-from training.model import add_neftune, apply_lora, build_model, is_connector
+from training.model import add_neftune, apply_lora, build_model, freeze, is_connector
 from training.processor import Processor, image_seq_len
 from training.tokenizer import load_tokenizer, special_ids, train_tokenizer
 
-MODEL_INPUTS = ("input_ids", "labels", "position_ids", "pixel_values")
+MODEL_INPUTS = ("input_ids", "labels", "position_ids", "pixel_values", "pixel_attention_mask")
 
 
 @dataclass
@@ -81,6 +82,32 @@ def tokenizer_for(cfg: TrainConfig, shards: list[list[str]], dist: Dist):
     return load_tokenizer(path)
 
 
+def processors_for(cfg: TrainConfig, model_config, tokenizer, ids) -> list[Processor]:
+    """One processor per dataset of the mixture, with that dataset's settings."""
+    vision = model_config.vision_config
+    out = []
+    for spec in cfg.datasets:
+        settings = cfg.dataset_settings(spec)
+        out.append(
+            Processor(
+                tokenizer,
+                ids,
+                vision.image_size,
+                image_seq_len(model_config),
+                settings["max_image_size"],
+                settings["max_length"],
+                settings["image_splitting"],
+                arch=model_config.model_type,
+                patch_size=vision.patch_size,
+                min_image_size=settings["min_image_size"],
+                random_resolution=settings["random_resolution"],
+                shuffle_turns=settings["shuffle_turns"],
+                seed=cfg.seed,
+            )  # fmt: skip
+        )
+    return out
+
+
 class _NoCount(dict):
     def __missing__(self, key):
         return 0
@@ -112,8 +139,18 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
 class Trainer:
     """Everything a run holds; ``run()`` trains up to ``cfg.steps`` (or ``stop_at``)."""
 
-    def __init__(self, cfg: TrainConfig, dist: Dist | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        dist: Dist | None = None,
+        stage: str | None = None,
+        log_path: Path | None = None,
+    ):
+        """``stage``: the name of the stage this run is (in checkpoints and log records);
+        ``log_path``: where log records go (default ``checkpoint_dir/log.jsonl``)."""
         self.cfg, self.dist = cfg, dist or setup_distributed()
+        self.stage = stage
+        self.log_path = log_path or Path(cfg.checkpoint_dir) / "log.jsonl"
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         random.seed(cfg.seed)
@@ -125,18 +162,13 @@ class Trainer:
         self.ids = special_ids(self.tokenizer)
         model = build_model(cfg.model, self.tokenizer.get_vocab_size(), self.ids, cfg.seed)
         model.config.use_cache = False  # a cache would turn off packed-sequence masking
-        vision = model.config.vision_config
-        self.processor = Processor(
-            self.tokenizer,
-            self.ids,
-            vision.image_size,
-            image_seq_len(model.config),
-            cfg.data.max_image_size,
-            cfg.data.max_length,
-            cfg.data.image_splitting,
-        )
+        self.processors = processors_for(cfg, model.config, self.tokenizer, self.ids)
+        self.processor = self.processors[0]
+        freeze(model, cfg.freeze)
         if cfg.lora.enabled:
-            model = apply_lora(model, cfg.lora)
+            model = apply_lora(model, cfg.lora, cfg.freeze)
+        if not any(param.requires_grad for param in model.parameters()):
+            raise ValueError(f"freeze={cfg.freeze}: nothing left to train")
         if cfg.neftune_alpha > 0:
             add_neftune(model, cfg.neftune_alpha)
         self.model = model.to(self.dist.device)
@@ -167,6 +199,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
+            "stage": self.stage,
             "config": self.cfg.model_dump(mode="json"),
         }
         rank_state = {"rng": checkpoint.rng_state(), "data": self.data_state.to_dict()}
@@ -190,7 +223,9 @@ class Trainer:
             spec, state = self.spec, self.data_state
         else:  # the held-out split, from its start every time
             spec, state = replace(self.spec, split=split, resampled=False), DataState()
-        dataset = PackedBatches(spec, self.processor, self.cfg.batch_size, self.cfg.data.packing, state)
+        dataset = PackedBatches(
+            spec, self.processors, self.cfg.batch_size, self.cfg.data.packing, state, self.cfg.data.max_length
+        )
         return iter(make_loader(dataset, self.cfg.data.num_workers, self.cfg.seed))
 
     @torch.no_grad()
@@ -240,6 +275,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             record = {"step": self.step, "loss": loss_sum, "grad_norm": grad_norm, **lrs}
+            if self.stage is not None:
+                record = {"stage": self.stage, **record}
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 record["heldout_loss"] = self.evaluate()
             if self.step % cfg.log_every == 0 or self.step == end:
@@ -264,14 +301,20 @@ class Trainer:
         if self.dist.rank != 0:
             return
         line = json.dumps(record)
-        with open(Path(self.cfg.checkpoint_dir) / "log.jsonl", "a") as out:
+        with open(self.log_path, "a") as out:
             out.write(line + "\n")
         log(line)
 
     def export(self, folder: str | Path) -> Path:
-        """A checkpoint folder ``model.path`` can load: weights (LoRA merged), config, tokenizer."""
+        """A checkpoint folder ``model.path`` can load: weights (LoRA merged), config, tokenizer.
+        Written under ``<folder>.partial`` and renamed when complete."""
         folder = Path(folder)
-        model = self.model.merge_and_unload() if self.cfg.lora.enabled else self.model
-        model.save_pretrained(folder)
-        self.tokenizer.save(str(folder / "tokenizer.json"))
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        if self.cfg.lora.enabled:
+            self.model = self.model.merge_and_unload()
+        self.model.save_pretrained(partial)
+        self.tokenizer.save(str(partial / "tokenizer.json"))
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
         return folder

@@ -98,20 +98,41 @@ def is_connector(name: str) -> bool:
     return ".connector." in f".{name}"
 
 
-def apply_lora(model: nn.Module, options: LoraOptions) -> nn.Module:
-    """LoRA (or DoRA) adapters on every backbone linear layer; backbones frozen, connector trained."""
+def part_of(name: str) -> str:
+    """Which part a parameter belongs to: ``vision``, ``connector`` or ``text`` (the language
+    model with its embeddings and head)."""
+    if is_connector(name):
+        return "connector"
+    return "vision" if "vision_model." in name else "text"
+
+
+def freeze(model: nn.Module, parts: list[str] | tuple[str, ...]) -> None:
+    """Parameters of the named parts stop training (``requires_grad`` off)."""
+    for name, param in model.named_parameters():
+        if part_of(name) in parts:
+            param.requires_grad_(False)
+
+
+def apply_lora(model: nn.Module, options: LoraOptions, frozen: list[str] | tuple[str, ...] = ()) -> nn.Module:
+    """LoRA (or DoRA) adapters on every linear layer of the backbones that are not ``frozen``;
+    the backbones' own weights frozen, the connector trained in full unless frozen."""
     from peft import LoraConfig, get_peft_model
 
+    backbones = [b for b, name in (("vision", "vision_model"), ("text", "text_model")) if b not in frozen]
+    if not backbones:
+        raise ValueError("lora.enabled with both backbones frozen: no layer to adapt")
+    targets = BACKBONE_LINEARS.replace("text_model|vision_model", "|".join(
+        {"vision": "vision_model", "text": "text_model"}[b] for b in backbones))  # fmt: skip
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,
         lora_dropout=options.dropout,
         use_dora=options.dora,
-        target_modules=BACKBONE_LINEARS,
+        target_modules=targets,
     )
     model = get_peft_model(model, config)
     for name, param in model.named_parameters():
-        if is_connector(name):
+        if is_connector(name) and "connector" not in frozen:
             param.requires_grad_(True)
     return model
 

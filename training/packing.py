@@ -38,20 +38,27 @@ def pack_rows(
 
 
 def collate(rows: list[list[Encoded]], max_length: int, pad_id: int) -> dict[str, torch.Tensor]:
-    """Rows -> ``input_ids``/``labels``/``position_ids``/``segment_ids`` [B, T] and
-    ``pixel_values`` [B, N, 3, t, t] (N: most tiles in a row; all-zero tiles are padding, which
-    the Idefics models drop)."""
+    """Rows -> ``input_ids``/``labels``/``position_ids``/``segment_ids`` [B, T], ``pixel_values``
+    [B, N, 3, H, W] (N: most tiles in a row; H, W: the largest tile; all-zero tiles are padding,
+    which the Idefics models drop) and ``pixel_attention_mask`` [B, N, H, W] (True on each tile's
+    content, which sits at the top left)."""
     batch = len(rows)
     input_ids = torch.full((batch, max_length), pad_id, dtype=torch.long)
     labels = torch.full((batch, max_length), IGNORE, dtype=torch.long)
     position_ids = torch.zeros((batch, max_length), dtype=torch.long)
     segment_ids = torch.full((batch, max_length), -1, dtype=torch.long)
     tiles = [[tile for sample in row for tile in sample.tiles] for row in rows]
+    sizes = [
+        [size for sample in row for size in (sample.sizes or [t.shape[1:] for t in sample.tiles])]
+        for row in rows
+    ]
     most = max(len(t) for t in tiles)
-    pixel_values = None
+    pixel_values = mask = None
     if most:
-        shape = next(t[0] for t in tiles if t).shape
-        pixel_values = torch.zeros((batch, most, *shape))
+        height = max(t.shape[1] for row in tiles for t in row)
+        width = max(t.shape[2] for row in tiles for t in row)
+        pixel_values = torch.zeros((batch, most, 3, height, width))
+        mask = torch.zeros((batch, most, height, width), dtype=torch.bool)
     tokens = 0
     for b, row in enumerate(rows):
         at = 0
@@ -64,8 +71,9 @@ def collate(rows: list[list[Encoded]], max_length: int, pad_id: int) -> dict[str
             at += n
         tokens += at
         position_ids[b, at:] = torch.arange(max_length - at)  # padding: a segment of its own
-        if tiles[b]:
-            pixel_values[b, : len(tiles[b])] = torch.stack(tiles[b])
+        for i, (tile, (h, w)) in enumerate(zip(tiles[b], sizes[b], strict=True)):
+            pixel_values[b, i, :, : tile.shape[1], : tile.shape[2]] = tile
+            mask[b, i, :h, :w] = True
     out = {
         "input_ids": input_ids,
         "labels": labels,
@@ -76,4 +84,5 @@ def collate(rows: list[list[Encoded]], max_length: int, pad_id: int) -> dict[str
     }
     if pixel_values is not None:
         out["pixel_values"] = pixel_values
+        out["pixel_attention_mask"] = mask
     return out

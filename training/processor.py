@@ -1,13 +1,29 @@
-"""Samples -> token ids, labels and image tiles, the way the Idefics3 processor lays them out.
+"""Samples -> token ids, labels and image tiles, laid out as the Idefics3 and Idefics2 processors do.
 
-Images (follows ``Idefics3Processor`` / ``Idefics3ImageProcessor``): the image is resized so its
-longest side is ``max_image_size``, each side rounded up to a whole number of tiles, and cut into
-``rows x cols`` tiles of the vision encoder's input size; a downscaled global image follows. In
-the text each tile becomes ``<fake_token_around_image><row_r_col_c>`` + ``image_seq_len`` x
-``<image>``, rows end with a newline, and the global image is
-``\\n<fake_token_around_image><global-img>`` + ``<image>``... + ``<fake_token_around_image>``.
-An image that fits in one tile is only the global image. Idefics2 gets the same layout (its
-tokenizer learns the position tokens like any other).
+Images, ``arch="idefics3"`` (``Idefics3Processor`` / ``Idefics3ImageProcessor``): with splitting,
+the image is resized so its longest side is ``max_image_size``, each side rounded up to a whole
+number of tiles, and cut into ``rows x cols`` tiles of the vision encoder's input size; a
+downscaled global image (squared, as Idefics3 does) follows. In the text each tile becomes
+``<fake_token_around_image><row_r_col_c>`` + ``image_seq_len`` x ``<image>``, rows end with a
+newline, and the global image is ``\\n<fake_token_around_image><global-img>`` + ``<image>``... +
+``<fake_token_around_image>``. An image that fits in one tile, or one not split, is only the global
+image; not split, it keeps its aspect ratio: resized so its longest side is one tile, padded, and
+the padding masked (``pixel_attention_mask``) where Idefics3's processor squashes it to a square.
+
+Images, ``arch="idefics2"`` (``Idefics2ImageProcessor``, the paper's native resolution): the image
+keeps its size and aspect ratio within ``min_image_size`` .. ``max_image_size`` (the longest side
+scaled down to the maximum, then each side raised to the minimum; sides rounded to whole
+patches), padded to the batch's largest image with a pixel attention mask; the perceiver
+resampler makes ``image_seq_len`` tokens of any size. Text: ``<fake_token_around_image>`` +
+``<image>`` x n + ``<fake_token_around_image>``; split (the optional 4-crop split), the four
+quarters then the whole image, each ``<image>`` x n, one ``<fake_token_around_image>`` between.
+
+Per dataset (``training.config.DatasetSpec``; one ``Processor`` per dataset of the mixture):
+``image_splitting`` true, false or a probability (drawn per image), ``random_resolution`` (the
+longest side drawn per image from a range, in place of ``max_image_size``), ``shuffle_turns``
+(the order of a multi-turn ``qa`` sample's turns, drawn per sample), ``max_length``. Draws come
+from a generator seeded with (seed, sample key): the same sample is encoded the same way on
+every run, resume and worker.
 
 Loss: every text token of ``interleaved``/``pair``/``ocr`` samples and the end-of-text token;
 for ``qa`` samples (Idefics3 chat template, ``User:<images>question<end_of_utterance>\\n
@@ -23,6 +39,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -43,7 +60,8 @@ class Encoded:
 
     input_ids: list[int]
     labels: list[int]
-    tiles: list[torch.Tensor] = field(default_factory=list)  # [3, tile, tile] each, in token order
+    tiles: list[torch.Tensor] = field(default_factory=list)  # [3, H, W] each, in token order
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) of each tile's content
     position: tuple[int, int] = (0, 0)  # where the raw sample sits in its stream
 
 
@@ -64,11 +82,22 @@ class Processor:
         seq_len: int,
         max_image_size: int,
         max_length: int,
-        image_splitting: bool = True,
+        image_splitting: bool | float = True,
+        *,
+        arch: str = "idefics3",
+        patch_size: int = 1,
+        min_image_size: int = 0,
+        random_resolution: tuple[int, int] | None = None,
+        shuffle_turns: bool = False,
+        seed: int = 0,
     ):
-        self.tokenizer, self.ids = tokenizer, ids
+        if arch not in ("idefics2", "idefics3"):
+            raise ValueError(f"arch {arch!r}: expected idefics2 or idefics3")
+        self.tokenizer, self.ids, self.arch = tokenizer, ids, arch
         self.tile_size, self.seq_len, self.max_image_size = tile_size, seq_len, max_image_size
         self.max_length, self.image_splitting = max_length, image_splitting
+        self.patch_size, self.min_image_size = max(1, patch_size), min_image_size
+        self.random_resolution, self.shuffle_turns, self.seed = random_resolution, shuffle_turns, seed
 
     def text(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
@@ -78,24 +107,69 @@ class Processor:
         array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0  # mean 0.5, std 0.5 as SigLIP
         return torch.from_numpy(array).permute(2, 0, 1).contiguous()  # [3, H, W]
 
-    def grid(self, width: int, height: int) -> tuple[int, int]:
-        """Tile rows and columns of an image once resized to ``max_image_size``."""
-        if not self.image_splitting:
+    def grid(
+        self, width: int, height: int, longest: int | None = None, split: bool | None = None
+    ) -> tuple[int, int]:
+        """Idefics3 tile rows and columns of an image once resized to ``longest`` (default
+        ``max_image_size``); (1, 1) when not split."""
+        if not (self.image_splitting is True if split is None else split):
             return 1, 1
-        scale = self.max_image_size / max(width, height)
+        scale = (longest or self.max_image_size) / max(width, height)
         rows = min(MAX_GRID, max(1, math.ceil(height * scale / self.tile_size)))
         cols = min(MAX_GRID, max(1, math.ceil(width * scale / self.tile_size)))
         return rows, cols
 
-    def image(self, data: bytes) -> tuple[list[int], list[torch.Tensor]]:
-        """Token ids and tiles of one image (tiles first, the global image last)."""
+    def native_size(self, width: int, height: int, longest: int | None = None) -> tuple[int, int]:
+        """Idefics2's size rule: (width, height) with the longest side at most ``longest`` (default
+        ``max_image_size``), then each side at least ``min_image_size``; whole patches."""
+        longest = longest or self.max_image_size
+        if max(width, height) > longest:
+            scale = longest / max(width, height)
+            width, height = width * scale, height * scale
+        p = self.patch_size
+        width, height = max(width, self.min_image_size), max(height, self.min_image_size)
+        return max(p, round(width / p) * p), max(p, round(height / p) * p)
+
+    def _draws(self, rng: random.Random | None) -> tuple[bool, int | None]:
+        """(split this image?, its longest side or None for ``max_image_size``)."""
+        rng = rng or random.Random(self.seed)
+        split = self.image_splitting
+        if not isinstance(split, bool):
+            split = rng.random() < split
+        longest = rng.randint(*self.random_resolution) if self.random_resolution else None
+        return split, longest
+
+    def image(
+        self, data: bytes, rng: random.Random | None = None
+    ) -> tuple[list[int], list[torch.Tensor], list[tuple[int, int]]]:
+        """Token ids, tiles and their content sizes of one image (in token order)."""
         image = Image.open(io.BytesIO(data)).convert("RGB")
-        rows, cols = self.grid(*image.size)
+        split, longest = self._draws(rng)
+        if self.arch == "idefics2":
+            return self._idefics2(image, split, longest)
+        return self._idefics3(image, split, longest)
+
+    def _padded(self, image: Image.Image, side: int) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The image resized so its longest side is ``side`` (aspect kept, whole patches), on a
+        ``side`` x ``side`` canvas at the top left; (tensor, content size)."""
+        scale = side / max(image.size)
+        p = self.patch_size
+        w = min(side, max(p, round(image.width * scale / p) * p))
+        h = min(side, max(p, round(image.height * scale / p) * p))
+        tile = torch.zeros((3, side, side))
+        tile[:, :h, :w] = self._tensor(image.resize((w, h), Image.Resampling.BICUBIC))
+        return tile, (h, w)
+
+    def _idefics3(self, image: Image.Image, split: bool, longest: int | None):
+        rows, cols = self.grid(*image.size, longest=longest, split=split)
         t, ids = self.tile_size, self.ids
         glob = [ids.fake, ids.global_img] + [ids.image] * self.seq_len + [ids.fake]
-        global_tile = self._tensor(image.resize((t, t), Image.Resampling.BICUBIC))
         if rows * cols == 1:
-            return glob, [global_tile]
+            if split:  # fits one tile: the global image, squared as Idefics3 does
+                return glob, [self._tensor(image.resize((t, t), Image.Resampling.BICUBIC))], [(t, t)]
+            tile, size = self._padded(image, t)
+            return glob, [tile], [size]
+        global_tile = self._tensor(image.resize((t, t), Image.Resampling.BICUBIC))
         newline = self.text("\n")
         resized = image.resize((cols * t, rows * t), Image.Resampling.BICUBIC)
         tokens, tiles = [], []
@@ -104,47 +178,76 @@ class Processor:
                 tokens += [ids.fake, ids.grid[(r + 1, c + 1)]] + [ids.image] * self.seq_len
                 tiles.append(self._tensor(resized.crop((c * t, r * t, (c + 1) * t, (r + 1) * t))))
             tokens += newline
-        return tokens + newline + glob, tiles + [global_tile]
+        tiles.append(global_tile)
+        return tokens + newline + glob, tiles, [(t, t)] * len(tiles)
+
+    def _idefics2(self, image: Image.Image, split: bool, longest: int | None):
+        frames = [image]
+        if split:  # the 4-crop split: quarters first, the whole image last
+            w, h = image.width // 2, image.height // 2
+            quarters = [
+                (0, 0, w, h),
+                (w, 0, image.width, h),
+                (0, h, w, image.height),
+                (w, h, image.width, image.height),
+            ]
+            frames = [image.crop(box) for box in quarters] + [image]
+        tokens, tiles, sizes = [self.ids.fake], [], []
+        for frame in frames:
+            width, height = self.native_size(*frame.size, longest=longest)
+            tiles.append(self._tensor(frame.resize((width, height), Image.Resampling.BICUBIC)))
+            sizes.append((height, width))
+            tokens += [self.ids.image] * self.seq_len + [self.ids.fake]
+        return tokens, tiles, sizes
 
     # -- samples ------------------------------------------------------------------------------
-    def pieces(self, sample: dict, members: dict[str, bytes]) -> list[tuple[list[int], bool, list]]:
-        """The sample as (token ids, carries loss, tiles) pieces in order."""
+    def pieces(
+        self, sample: dict, members: dict[str, bytes], rng: random.Random | None = None
+    ) -> list[tuple[list[int], bool, list, list]]:
+        """The sample as (token ids, carries loss, tiles, tile sizes) pieces in order."""
         kind = sample["kind"]
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
         ids = self.ids
         if kind == "qa":
-            out = [([ids.bos], False, []), (self.text("User:"), False, [])]
+            out = [([ids.bos], False, [], []), (self.text("User:"), False, [], [])]
             for member in sample["images"]:
-                tokens, tiles = self.image(members[member])
-                out.append((tokens, False, tiles))
-            for turn, qa in enumerate(sample["texts"]):
+                tokens, tiles, sizes = self.image(members[member], rng)
+                out.append((tokens, False, tiles, sizes))
+            turns = list(sample["texts"])
+            if self.shuffle_turns and len(turns) > 1:
+                (rng or random.Random(self.seed)).shuffle(turns)
+            for turn, qa in enumerate(turns):
                 user = ("User:" if turn else "") + qa["user"]
-                out.append((self.text(user) + [ids.end_of_utterance] + self.text("\nAssistant:"), False, []))
-                out.append((self.text(" " + qa["assistant"]) + [ids.end_of_utterance], True, []))
-                out.append((self.text("\n"), False, []))
+                out.append(
+                    (self.text(user) + [ids.end_of_utterance] + self.text("\nAssistant:"), False, [], [])
+                )
+                out.append((self.text(" " + qa["assistant"]) + [ids.end_of_utterance], True, [], []))
+                out.append((self.text("\n"), False, [], []))
             return out
-        out = [([ids.bos], False, [])]
+        out = [([ids.bos], False, [], [])]
         previous_text = False
         for text, member in zip(sample["texts"], sample["images"], strict=True):
             if member is not None:
-                tokens, tiles = self.image(members[member])
-                out.append((tokens, False, tiles))
+                tokens, tiles, sizes = self.image(members[member], rng)
+                out.append((tokens, False, tiles, sizes))
                 previous_text = False
             elif text:
-                out.append((self.text(("\n\n" if previous_text else "") + text), True, []))
+                out.append((self.text(("\n\n" if previous_text else "") + text), True, [], []))
                 previous_text = True
-        out.append(([ids.eos], True, []))
+        out.append(([ids.eos], True, [], []))
         return out
 
-    def encode(self, sample: dict, members: dict[str, bytes]) -> Encoded | None:
+    def encode(self, sample: dict, members: dict[str, bytes], key: str = "") -> Encoded | None:
         """Token ids, labels and tiles of a sample, cut to ``max_length``; None when nothing
-        that carries loss fits."""
+        that carries loss fits. ``key`` (the sample's) seeds this sample's draws."""
+        rng = random.Random(f"{self.seed}:{key}")
         never = self.ids.never_predicted
         input_ids: list[int] = []
         labels: list[int] = []
         tiles: list[torch.Tensor] = []
-        for tokens, loss, piece_tiles in self.pieces(sample, members):
+        sizes: list[tuple[int, int]] = []
+        for tokens, loss, piece_tiles, piece_sizes in self.pieces(sample, members, rng):
             room = self.max_length - len(input_ids)
             if len(tokens) > room:
                 if piece_tiles or room <= 0:
@@ -153,13 +256,16 @@ class Processor:
             input_ids += tokens
             labels += [t if loss and t not in never else IGNORE for t in tokens]
             tiles += piece_tiles
+            sizes += piece_sizes
         if all(label == IGNORE for label in labels[1:]):
             return None
         labels[0] = IGNORE  # never predicted from the previous sample of a packed row
-        return Encoded(input_ids, labels, tiles)
+        return Encoded(input_ids, labels, tiles, sizes)
 
 
-def encode_raw(processor: Processor, members: dict[str, bytes], counters: Counter) -> Encoded | None:
+def encode_raw(
+    processor: Processor, members: dict[str, bytes], counters: Counter, key: str = ""
+) -> Encoded | None:
     """Decode and encode one raw sample; a broken one is counted by reason and skipped."""
     try:
         sample = json.loads(members["json"])
@@ -170,7 +276,7 @@ def encode_raw(processor: Processor, members: dict[str, bytes], counters: Counte
         counters["bad_json"] += 1
         return None
     try:
-        encoded = processor.encode(sample, members)
+        encoded = processor.encode(sample, members, key)
     except KeyError:
         counters["missing_member"] += 1
         return None
