@@ -44,7 +44,8 @@ class DatasetSpec(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """Tiny sizes build a random model from a config; ``path`` loads a checkpoint instead."""
+    """Tiny sizes build a random model from a config; ``path`` loads a checkpoint instead;
+    ``vision`` + ``text`` build one from two backbones (``training.model.from_backbones``)."""
 
     arch: Literal["idefics2", "idefics3"] = Field("idefics3", description="model family of a tiny model")
     path: str | None = Field(
@@ -60,11 +61,32 @@ class ModelConfig(StrictModel):
     tile_size: int = Field(
         32, ge=8, description="side of one image tile = vision encoder input (tiny models)"
     )
-    scale_factor: int = Field(2, ge=1, description="idefics3 pixel-shuffle factor (tiny models)")
-    resampler_latents: int = Field(4, ge=1, description="idefics2 perceiver latents per image (tiny models)")
+    scale_factor: int = Field(2, ge=1, description="idefics3 pixel-shuffle factor (tiny and backbone models)")
+    resampler_latents: int = Field(
+        4, ge=1, description="idefics2 perceiver latents per image (tiny and backbone models; the paper: 64)"
+    )
+    resampler_depth: int = Field(1, ge=1, description="idefics2 perceiver layers (backbone models; paper: 3)")
     vocab_size: int = Field(512, ge=64, description="size of the locally trained BPE tokenizer (tiny models)")
     tokenizer_samples: int = Field(500, ge=1, description="samples whose texts train the tiny tokenizer")
     attn_implementation: str = Field("sdpa", description="eager | sdpa | flash_attention_2")
+    vision: str | None = Field(
+        None,
+        description="a vision encoder folder (SigLIP-style, config.json + weights): with "
+        "`text`, builds `arch` from the two backbones and a new connector",
+    )
+    text: str | None = Field(
+        None,
+        description="a causal LM folder (Llama/Mistral-style, with its tokenizer.json); its "
+        "tokenizer gains the image tokens",
+    )
+
+    @model_validator(mode="after")
+    def _backbones(self) -> ModelConfig:
+        if (self.vision is None) != (self.text is None):
+            raise ValueError("model.vision and model.text go together: give both backbone folders")
+        if self.vision is not None and self.path is not None:
+            raise ValueError("model.path loads a whole model; model.vision + model.text build one: not both")
+        return self
 
 
 class LoraOptions(StrictModel):

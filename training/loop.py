@@ -25,7 +25,7 @@ from training.data import StreamSpec, manifest_shards, read_shard
 from training.loader import DataState, PackedBatches, make_loader
 from training.model import add_neftune, apply_lora, build_model, freeze, is_connector
 from training.processor import Processor, image_seq_len
-from training.tokenizer import load_tokenizer, special_ids, train_tokenizer
+from training.tokenizer import extend, load_tokenizer, special_ids, train_tokenizer
 
 MODEL_INPUTS = ("input_ids", "labels", "position_ids", "pixel_values", "pixel_attention_mask")
 
@@ -61,6 +61,11 @@ def tokenizer_for(cfg: TrainConfig, shards: list[list[str]], dist: Dist):
     if cfg.model.path:
         return load_tokenizer(cfg.model.path)
     path = Path(cfg.checkpoint_dir) / "tokenizer.json"
+    if cfg.model.text:  # the LM's own, extended with the image tokens
+        if dist.rank == 0 and not path.exists():
+            extend(load_tokenizer(cfg.model.text)).save(str(path))
+        dist.barrier()
+        return load_tokenizer(path)
     if dist.rank == 0 and not path.exists():
         texts: list[str] = []
         per_dataset = max(1, cfg.model.tokenizer_samples // len(shards))

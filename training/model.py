@@ -75,8 +75,69 @@ def tiny_config(cfg: ModelConfig, vocab_size: int, ids: SpecialIds) -> Idefics2C
     return config
 
 
+def from_backbones(cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seed: int = 0) -> nn.Module:
+    """``cfg.arch`` built from a vision encoder (``cfg.vision``: a SigLIP vision model or a whole
+    SigLIP, whose vision tower is taken) and a causal LM (``cfg.text``), as both papers start:
+    their weights copied in (the SigLIP pooling head is not used), a freshly initialised connector
+    (Idefics3's pixel shuffle + linear by ``scale_factor``; Idefics2's MLP + perceiver resampler of
+    ``resampler_latents``), and the LM's embeddings and head grown to ``vocab_size`` for the image
+    tokens its tokenizer gained (``training.tokenizer.extend``)."""
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    vision = AutoModel.from_pretrained(cfg.vision)
+    vision = getattr(vision, "vision_model", vision)  # SiglipModel -> its vision tower
+    if vision.config.model_type not in ("siglip_vision_model", "idefics3_vision", "idefics2_vision"):
+        raise ValueError(
+            f"{cfg.vision}: model_type {vision.config.model_type!r}; expected a SigLIP vision model"
+        )
+    text = AutoModelForCausalLM.from_pretrained(cfg.text)
+    text_config = text.config.to_dict()
+    vision_config = vision.config.to_dict()
+    if cfg.arch == "idefics2":
+        heads = text.config.num_attention_heads
+        perceiver = dict(
+            hidden_size=text.config.hidden_size,
+            resampler_n_latents=cfg.resampler_latents,
+            resampler_depth=cfg.resampler_depth,
+            resampler_n_heads=heads,
+            resampler_head_dim=text.config.hidden_size // heads,
+            num_key_value_heads=getattr(text.config, "num_key_value_heads", heads),
+        )
+        config = Idefics2Config(
+            text_config=text_config,
+            vision_config=vision_config,
+            perceiver_config=perceiver,
+            image_token_id=ids.image,
+        )
+    else:
+        config = Idefics3Config(
+            text_config=text_config,
+            vision_config=vision_config,
+            scale_factor=cfg.scale_factor,
+            image_token_id=ids.image,
+        )
+    config.tie_word_embeddings = False
+    config._attn_implementation = cfg.attn_implementation
+    model = CLASSES[cfg.arch](config)
+    weights = {k: v for k, v in vision.state_dict().items() if not k.startswith("head.")}
+    missing, unexpected = model.model.vision_model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{cfg.vision}: vision weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    model.model.text_model.load_state_dict(text.get_decoder().state_dict())
+    model.lm_head.weight.data.copy_(text.get_output_embeddings().weight.data)
+    if vocab_size != text.config.vocab_size:
+        model.resize_token_embeddings(vocab_size)
+    return model
+
+
 def build_model(cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seed: int = 0) -> nn.Module:
-    """A tiny random model, or the checkpoint at ``cfg.path`` (its family read from config.json)."""
+    """A tiny random model, the checkpoint at ``cfg.path`` (its family read from config.json), or
+    one built from two backbones (``cfg.vision`` + ``cfg.text``)."""
+    if cfg.vision:
+        return from_backbones(cfg, vocab_size, ids, seed)
     if cfg.path:
         config = AutoConfig.from_pretrained(cfg.path)
         if config.model_type not in CLASSES:

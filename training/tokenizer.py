@@ -96,3 +96,13 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     if not file.exists():
         raise FileNotFoundError(f"{file}: no tokenizer.json; a checkpoint folder must carry its tokenizer")
     return Tokenizer.from_file(str(file))
+
+
+def extend(tokenizer: Tokenizer) -> Tokenizer:
+    """A language model's tokenizer with the tokens the processor needs (image, markers, tile
+    positions, end of utterance) added as special tokens where it lacks them; its own ids keep
+    their meaning, the new ones come after them."""
+    missing = [token for token in SPECIAL_TOKENS[3:] if tokenizer.token_to_id(token) is None]
+    if missing:
+        tokenizer.add_special_tokens(missing)
+    return tokenizer
