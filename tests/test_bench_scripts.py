@@ -71,7 +71,7 @@ def test_bench_pdf_quality_smoke() -> None:
 )
 @pytest.mark.timeout(300)
 def test_bench_ocr_engines_smoke() -> None:
-    result = _result("bench_ocr_engines.py", "--pages", "1", "--kinds", "diacritics")
+    result = _result("bench_ocr_engines.py", "--pages", "1", "--kinds", "diacritics", "--no-rapidocr")
     tesseract = result["tesseract"]["diacritics"]
     assert tesseract["pages"] == 1 and tesseract["cer"] <= 0.03 and tesseract["seconds"] > 0
-    assert result["rapidocr_run"] == ("rapidocr" in result)  # the second engine only where installed
+    assert not result["rapidocr_run"] and "rapidocr" not in result  # the peer's venv is not made here

@@ -1,5 +1,7 @@
-"""Multiple-choice accuracy on held-out ``qa`` samples: each candidate answer is scored by the
-model's loss on it, and the lowest loss is the model's choice.
+"""Evaluation on held-out samples: multiple-choice accuracy (each candidate answer scored by the
+model's loss on it, the lowest loss is the model's choice) and greedy exact match (the model's
+own text, decoded greedily, against the truth). The answer is the last turn's for ``qa``
+samples and the text for single-text samples (``ocr`` and ``pair``: a transcription, a caption).
 
 Samples are read with the training reader (``training.data``) and encoded by the training
 processor with the candidate in place of the answer, so the evaluation sees exactly the token
@@ -19,7 +21,7 @@ from torch.nn import functional as F
 
 from training.data import RawSample, StreamSpec, raw_samples
 from training.packing import collate
-from training.processor import IGNORE, Processor
+from training.processor import IGNORE, Encoded, Processor
 
 INPUTS = ("input_ids", "position_ids", "pixel_values", "pixel_attention_mask")
 
@@ -31,6 +33,23 @@ def read_samples(spec: StreamSpec, count: int) -> list[RawSample]:
     return list(islice(first_epoch, count))
 
 
+def answer_of(sample: dict) -> str:
+    """What the model is asked to produce: the last turn's answer (``qa``) or the sample's text."""
+    if sample["kind"] == "qa":
+        return sample["texts"][-1]["assistant"]
+    texts = [t for t in sample["texts"] if t]
+    if len(texts) != 1:
+        raise ValueError(f"a {sample['kind']} sample with {len(texts)} texts has no single answer")
+    return texts[0]
+
+
+def with_answer(sample: dict, answer: str) -> dict:
+    """The sample with ``answer`` in place of its answer (see ``answer_of``)."""
+    if sample["kind"] == "qa":
+        return {**sample, "texts": [*sample["texts"][:-1], {**sample["texts"][-1], "assistant": answer}]}
+    return {**sample, "texts": [answer if t else t for t in sample["texts"]]}
+
+
 @torch.no_grad()
 def choice_losses(
     model: nn.Module, processor: Processor, samples: Sequence[RawSample], choices: Sequence[str]
@@ -40,8 +59,7 @@ def choice_losses(
     for raw in samples:
         sample = json.loads(raw.members["json"])
         for choice in choices:
-            texts = [*sample["texts"][:-1], {**sample["texts"][-1], "assistant": choice}]
-            encoded = processor.encode({**sample, "texts": texts}, raw.members, raw.key)
+            encoded = processor.encode(with_answer(sample, choice), raw.members, raw.key)
             if encoded is None:
                 raise ValueError(f"sample {raw.key}: no room for the answer within max_length")
             rows.append([encoded])
@@ -74,8 +92,61 @@ def evaluate_choices(
         for start in range(0, len(samples), batch_samples):
             chunk = samples[start : start + batch_samples]
             picked = choice_losses(model, processor, chunk, choices).argmin(dim=1)
-            truths = [json.loads(raw.members["json"])["texts"][-1]["assistant"] for raw in chunk]
+            truths = [answer_of(json.loads(raw.members["json"])) for raw in chunk]
             correct += sum(choices[int(p)] == truth for p, truth in zip(picked, truths, strict=True))
     finally:
         model.train(was_training)
     return correct / len(samples)
+
+
+@torch.no_grad()
+def greedy_answer(model: nn.Module, processor: Processor, raw: RawSample, max_new_tokens: int = 16) -> str:
+    """The model's answer to one sample, decoded greedily: the sample is encoded up to where its
+    answer starts (the prompt, images included), then one token at a time is appended until the
+    end of the answer (``<end_of_utterance>`` for ``qa``, end of text otherwise)."""
+    sample = json.loads(raw.members["json"])
+    encoded = processor.encode(with_answer(sample, "\x00"), raw.members, raw.key)
+    if encoded is None:
+        raise ValueError(f"sample {raw.key}: no room for an answer within max_length")
+    marker = processor.text("\x00" if sample["kind"] != "qa" else " \x00")
+    prompt = _before(encoded.input_ids, marker)
+    stop = {processor.ids.end_of_utterance if sample["kind"] == "qa" else processor.ids.eos}
+    device = next(model.parameters()).device
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        ids = prompt + new
+        step = Encoded(ids, [IGNORE] * len(ids), encoded.tiles, encoded.sizes)
+        batch = collate([[step]], len(ids), processor.ids.pad)
+        inputs = {k: batch[k].to(device) for k in INPUTS if k in batch}
+        token = int(model(**inputs, use_cache=False).logits[0, -1].argmax())
+        if token in stop:
+            break
+        new.append(token)
+    return processor.tokenizer.decode(new).strip()
+
+
+def _before(ids: list[int], marker: list[int]) -> list[int]:
+    """``ids`` up to the last occurrence of ``marker``."""
+    for at in range(len(ids) - len(marker), -1, -1):
+        if ids[at : at + len(marker)] == marker:
+            return ids[:at]
+    raise ValueError("the answer's place was not found in the encoded sample")
+
+
+def exact_match(
+    model: nn.Module, processor: Processor, samples: Sequence[RawSample], max_new_tokens: int = 16
+) -> float:
+    """Share of samples whose greedy answer equals the truth (whitespace-trimmed)."""
+    if not samples:
+        raise ValueError("no samples to evaluate")
+    was_training = model.training
+    model.eval()
+    try:
+        hits = sum(
+            greedy_answer(model, processor, raw, max_new_tokens)
+            == answer_of(json.loads(raw.members["json"])).strip()
+            for raw in samples
+        )
+    finally:
+        model.train(was_training)
+    return hits / len(samples)
