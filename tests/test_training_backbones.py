@@ -146,3 +146,22 @@ def test_backbone_errors_are_clear(manifests, backbones, tmp_path):
     swapped = config(manifests, (backbones[1], backbones[1]), tmp_path / "bad", "idefics3")
     with pytest.raises(ValueError, match="expected a SigLIP vision model"):
         Trainer(swapped)
+
+
+def test_the_encoder_input_size_can_change(manifests, backbones, tmp_path):
+    """Idefics3 ran SigLIP at 364 px instead of 384: here 32 px (4 x 4 patches) becomes 24 (3 x 3),
+    the position grid resized, the rest of the encoder's weights kept."""
+    vision = SiglipVisionModel.from_pretrained(backbones[0])
+    original = vision.state_dict()["embeddings.position_embedding.weight"]
+    trainer = Trainer(
+        config(manifests, backbones, tmp_path / "run", "idefics3", image_size=24, scale_factor=3)
+    )
+    model = trainer.model
+    assert model.config.vision_config.image_size == 24 and trainer.processor.tile_size == 24
+    table = model.model.vision_model.embeddings.position_embedding.weight
+    assert table.shape == (9, 32) and not torch.equal(table[0], original[0])  # interpolated, not cut
+    assert abs(table.mean() - original.mean()) < 0.05
+    layer, source = model.model.vision_model.encoder.layers[0], vision.encoder.layers[0]
+    assert torch.equal(layer.mlp.fc1.weight, source.mlp.fc1.weight)
+    assert trainer.processor.seq_len == 1  # 3 x 3 patches, pixel shuffle by 3
+    assert len(trainer.run(log=lambda _: None)) == 2

@@ -79,6 +79,12 @@ class ModelConfig(StrictModel):
         description="a causal LM folder (Llama/Mistral-style, with its tokenizer.json); its "
         "tokenizer gains the image tokens",
     )
+    image_size: int | None = Field(
+        None,
+        ge=8,
+        description="the vision encoder's input side when built from backbones, its position "
+        "embeddings interpolated (Idefics3: 364 from SigLIP's 384); unset: the encoder's own",
+    )
 
     @model_validator(mode="after")
     def _backbones(self) -> ModelConfig:

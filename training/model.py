@@ -75,6 +75,17 @@ def tiny_config(cfg: ModelConfig, vocab_size: int, ids: SpecialIds) -> Idefics2C
     return config
 
 
+def resize_positions(table: torch.Tensor, side: int) -> torch.Tensor:
+    """A square grid of position embeddings [n*n, D] resized to [side*side, D] (bicubic), as
+    Idefics3 resized SigLIP's 27 x 27 grid (384 px) to 26 x 26 (364 px)."""
+    old = round(table.shape[0] ** 0.5)
+    if old * old != table.shape[0]:
+        raise ValueError(f"position embeddings of {table.shape[0]} rows are not a square grid")
+    grid = table.T.reshape(1, table.shape[1], old, old).float()
+    resized = nn.functional.interpolate(grid, size=(side, side), mode="bicubic", align_corners=False)
+    return resized.reshape(table.shape[1], side * side).T.to(table.dtype).contiguous()
+
+
 def from_backbones(cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seed: int = 0) -> nn.Module:
     """``cfg.arch`` built from a vision encoder (``cfg.vision``: a SigLIP vision model or a whole
     SigLIP, whose vision tower is taken) and a causal LM (``cfg.text``), as both papers start:
@@ -94,6 +105,11 @@ def from_backbones(cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seed: int
     text = AutoModelForCausalLM.from_pretrained(cfg.text)
     text_config = text.config.to_dict()
     vision_config = vision.config.to_dict()
+    weights = {k: v for k, v in vision.state_dict().items() if not k.startswith("head.")}
+    if cfg.image_size and cfg.image_size != vision.config.image_size:
+        vision_config["image_size"] = cfg.image_size
+        key = "embeddings.position_embedding.weight"
+        weights[key] = resize_positions(weights[key], cfg.image_size // vision.config.patch_size)
     if cfg.arch == "idefics2":
         heads = text.config.num_attention_heads
         perceiver = dict(
@@ -120,7 +136,6 @@ def from_backbones(cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seed: int
     config.tie_word_embeddings = False
     config._attn_implementation = cfg.attn_implementation
     model = CLASSES[cfg.arch](config)
-    weights = {k: v for k, v in vision.state_dict().items() if not k.startswith("head.")}
     missing, unexpected = model.model.vision_model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise ValueError(

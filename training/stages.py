@@ -52,7 +52,14 @@ def resolve(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
                 **stage.data.model_dump(mode="json", include=stage.data.model_fields_set),
             }
         if index:
-            merged["model"] = {**base["model"], "path": str(stage_dir(cfg, index - 1) / "final")}
+            previous = str(stage_dir(cfg, index - 1) / "final")  # built from backbones once, at the start
+            merged["model"] = {
+                **base["model"],
+                "path": previous,
+                "vision": None,
+                "text": None,
+                "image_size": None,
+            }
         try:
             resolved.append((stage.name, TrainConfig.model_validate(merged)))
         except ValidationError as error:
