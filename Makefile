@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean
+.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean instructions import-messages import-alpaca import-llava import-sharegpt
 
 setup: $(VENV)/.installed
 
@@ -54,6 +54,21 @@ rendered_text: setup
 # the auditor's report of a run: make report RUN=out/<dataset>  (writes RUN/report.html and report.json)
 report: setup
 	$(BIN)/vlmdata report $(or $(RUN),$(error give RUN=OUT/<dataset>))
+
+# instruction and conversation data -> qa shards: make import-llava INPUT=path/llava.json ARGS="..."
+# (INPUT defaults to the demo files of each layout, written by synth.demo.instructions)
+INSTRUCTIONS := demo-out/instructions
+$(INSTRUCTIONS)/llava.json: setup
+	$(PY) -m synth.demo.instructions $(INSTRUCTIONS)
+import-messages: $(INSTRUCTIONS)/llava.json
+	$(BIN)/vlmdata import messages $(or $(INPUT),$(INSTRUCTIONS)/messages.parquet) --config configs/conversations.yaml $(ARGS)
+import-alpaca: $(INSTRUCTIONS)/llava.json
+	$(BIN)/vlmdata import alpaca $(or $(INPUT),$(INSTRUCTIONS)/alpaca.jsonl) --config configs/conversations.yaml $(ARGS)
+import-llava: $(INSTRUCTIONS)/llava.json
+	$(BIN)/vlmdata import llava $(or $(INPUT),$(INSTRUCTIONS)/llava.json) --config configs/conversations.yaml $(or $(ARGS),governance.decontamination.pairs=[$(INSTRUCTIONS)/eval_pairs.jsonl])
+import-sharegpt: $(INSTRUCTIONS)/llava.json
+	$(BIN)/vlmdata import sharegpt $(or $(INPUT),$(INSTRUCTIONS)/sharegpt.jsonl) --config configs/conversations.yaml $(ARGS)
+instructions: import-messages import-alpaca import-llava import-sharegpt
 
 # train on shard datasets: make train CONFIG=configs/train.yaml ARGS="steps=200"
 train: setup

@@ -11,6 +11,13 @@ is dropped (reason ``eval_text_overlap``, value the number of shared n-grams).
 Images: a sample with an image within ``image_max_distance`` bits of an evaluation image's
 perceptual hash is dropped (reason ``eval_image_match``, value the hash and distance).
 
+Pairs, for instruction data: a sample is dropped (reason ``eval_pair_match``) when one of its
+images is within ``image_max_distance`` bits of an evaluation pair's image AND one of its
+questions matches that pair's question (normalised words, rapidfuzz ratio >= ``question_similarity``).
+A short question ("What colour is the car?") recurs across unrelated images, so n-grams alone
+would either miss it (13-grams) or drop every car; the image alone would drop every other
+question asked about a benchmark image.
+
 Evaluation sets are files (local paths or fsspec URLs): text as ``.txt`` (one item a line),
 ``.jsonl`` / ``.json`` / ``.parquet`` (the string, or list-of-string, values of ``text_fields``);
 images as folders or files of images, or ``.txt`` lists of 16-hex-digit perceptual hashes. The
@@ -24,8 +31,10 @@ import re
 from collections.abc import Iterable
 
 import fsspec
+import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from rapidfuzz import fuzz
 
 from filters.blocklists import PhashIndex, parse_phash
 from filters.dedup.image_hash import media_phash, phash
@@ -102,6 +111,57 @@ def load_eval_phashes(paths: list[str]) -> list[int]:
     return hashes
 
 
+def load_eval_pairs(paths: list[str]) -> list[tuple[int, str]]:
+    """(perceptual hash, normalised question) of every evaluation pair: .jsonl / .json rows with
+    ``image`` (a path relative to the file's folder) and ``question``."""
+    pairs: list[tuple[int, str]] = []
+    for path in paths:
+        with fsspec.open(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+        rows = (
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+            if path.lower().endswith(".jsonl")
+            else json.loads(text)
+        )
+        folder = path.rsplit("/", 1)[0] if "/" in path else "."
+        for n, row in enumerate(rows if isinstance(rows, list) else [rows]):
+            if not isinstance(row, dict) or not row.get("image") or not row.get("question"):
+                raise ValueError(f"decontamination.pairs: {path} row {n}: needs `image` and `question`")
+            image = (
+                row["image"]
+                if "://" in row["image"] or row["image"].startswith("/")
+                else f"{folder}/{row['image']}"
+            )
+            with fsspec.open(image, "rb") as f:
+                try:
+                    value = phash(f.read())
+                except ValueError as error:
+                    raise ValueError(f"decontamination.pairs: {image}: {error}") from None
+            pairs.append((value, " ".join(normalized_words(row["question"]))))
+    return pairs
+
+
+class PairIndex:
+    """Evaluation (image hash, question) pairs; a sample matches with a near image and a near
+    question of the same pair."""
+
+    def __init__(self, pairs: list[tuple[int, str]], max_distance: int, similarity: float):
+        self.hashes = np.array([h for h, _ in pairs], dtype=np.uint64)
+        self.questions = [q for _, q in pairs]
+        self.max_distance, self.similarity = max_distance, similarity
+
+    def match(self, image: int, questions: list[str]) -> tuple[int, str] | None:
+        """(distance, the evaluation question) of a matching pair; None when none matches."""
+        if not len(self.hashes):
+            return None
+        distances = np.bitwise_count(self.hashes ^ np.uint64(image))
+        for i in np.flatnonzero(distances <= self.max_distance):
+            for question in questions:
+                if fuzz.ratio(question, self.questions[i]) >= self.similarity:
+                    return int(distances[i]), self.questions[i]
+        return None
+
+
 class NgramIndex:
     """Hashes of the evaluation items' n-grams, by length (``ngram``, and shorter whole items)."""
 
@@ -157,13 +217,14 @@ class DecontaminationFilter(BaseFilter):
         self.cfg = cfg
         self.check_texts = check_texts and bool(cfg.texts)
         self.check_images = check_images and bool(cfg.images)
+        self.check_pairs = check_images and bool(cfg.pairs)  # needs the image bytes
         self._index: tuple | None = None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_index": None}
 
     @property
-    def index(self) -> tuple[NgramIndex | None, PhashIndex | None]:
+    def index(self) -> tuple[NgramIndex | None, PhashIndex | None, PairIndex | None]:
         if self._index is None:
             cfg = self.cfg
             texts = (
@@ -176,11 +237,16 @@ class DecontaminationFilter(BaseFilter):
                 if self.check_images
                 else None
             )
-            self._index = (texts, images)
+            pairs = (
+                PairIndex(load_eval_pairs(cfg.pairs), cfg.image_max_distance, cfg.question_similarity)
+                if self.check_pairs
+                else None
+            )
+            self._index = (texts, images, pairs)
         return self._index
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        texts, images = self.index
+        texts, images, pairs = self.index
         if texts is not None:
             shared = sum(texts.matches(normalized_words(text)) for text in sample_texts_of(doc))
             if shared >= self.cfg.min_matches:
@@ -194,4 +260,13 @@ class DecontaminationFilter(BaseFilter):
                 if value is not None and (found := images.match(value)):
                     doc.metadata["filter_value"] = f"{found[0]:016x} (distance {found[1]})"
                     return False, "eval_image_match"
+        if pairs is not None and doc.media:
+            questions = [" ".join(normalized_words(t["user"])) for t in doc.metadata.get("qa") or []]
+            for media in doc.media:
+                value = (
+                    media_phash(media) if media.media_bytes or (media.metadata or {}).get("phash") else None
+                )
+                if value is not None and questions and (found := pairs.match(value, questions)):
+                    doc.metadata["filter_value"] = f"{found[1]!r} (image distance {found[0]})"
+                    return False, "eval_pair_match"
         return True

@@ -7,8 +7,10 @@ each row into a ``qa`` document: the images in order, the turns as they are (a t
 ``source`` gets ``source``, else the subset's folder name), provenance ``<file>#row=<n>`` in
 ``source`` and the image paths in ``meta.images``. The shared shard tail (pipelines/pack.py) then writes
 shards and a manifest like every job's, so a trainer mixes public data with ours through the
-same manifests. Rows that cannot become a sample are dropped and counted: ``no_images``,
-``image_without_bytes``, ``no_turns`` (no turn with both a user and an assistant text).
+same manifests. Rows without images become text-only samples (counted ``text_only``). Rows that
+cannot become a sample are dropped and counted: ``image_without_bytes``, ``no_turns`` (no turn
+with both a user and an assistant text). ``governance`` (decontamination against evaluation
+sets, PII placeholders) runs before the shard writer.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 
+from pipelines.governance import governance_steps
 from pipelines.pack import shard_stages
 from schemas.config import ConfigError
 from schemas.config_docmatix import CauldronImportConfig
@@ -29,6 +32,12 @@ from schemas.config_docmatix import CauldronImportConfig
 
 def list_parquet(inputs: list[str]) -> list[str]:
     """Parquet files of files, folders (recursively) and globs, sorted, on any fsspec filesystem."""
+    return list_files(inputs, (".parquet",))
+
+
+def list_files(inputs: list[str], suffixes: tuple[str, ...]) -> list[str]:
+    """Files of files, folders (searched recursively for ``suffixes``) and globs, sorted, on any
+    fsspec filesystem."""
     files: list[str] = []
     for item in inputs:
         fs, path = fsspec.core.url_to_fs(item)
@@ -36,13 +45,13 @@ def list_parquet(inputs: list[str]) -> list[str]:
         if glob.has_magic(path):
             found = [p for p in fs.glob(path) if fs.isfile(p)]
         elif fs.isdir(path):
-            found = [p for p in fs.find(path) if p.endswith(".parquet")]
+            found = [p for p in fs.find(path) if p.endswith(suffixes)]
         elif fs.isfile(path):
             found = [path]
         else:
             raise ConfigError(f"input: {item!r} does not exist")
         if not found:
-            raise ConfigError(f"input: {item!r} holds no parquet file")
+            raise ConfigError(f"input: {item!r} holds no {' / '.join(suffixes)} file")
         files += [protocol + p for p in found]
     return sorted(set(files))
 
@@ -76,8 +85,7 @@ class CauldronReader(PipelineStep):
         self.source = source
 
     def _document(self, file: str, index: int, images: Any, texts: Any) -> Document | str:
-        if not images:
-            return "no_images"
+        images = images or []  # none: a text-only sample
         if any(not (image or {}).get("bytes") for image in images):
             return "image_without_bytes"
         default_source = self.source or os.path.basename(os.path.dirname(file.split("://")[-1])) or "cauldron"
@@ -126,7 +134,7 @@ class CauldronReader(PipelineStep):
                         if isinstance(document, str):
                             self.stat_update(f"dropped_{document}")
                             continue
-                        self.stat_update("rows_read")
+                        self.stat_update("rows_read", "text_only" if not document.media else "with_images")
                         self.update_doc_stats(document)
                         yield document
 
@@ -138,4 +146,5 @@ def build_cauldron_import(cfg: CauldronImportConfig):
         )
     files = list_parquet(cfg.input)
     reader = CauldronReader(files, cfg.images_column, cfg.texts_column, cfg.source)
-    return shard_stages(cfg, "qa", reader, tasks=min(cfg.executor.tasks, len(files)))
+    steps = governance_steps(cfg, "write_shards", "all")
+    return shard_stages(cfg, "qa", reader, tasks=min(cfg.executor.tasks, len(files)), steps=steps)

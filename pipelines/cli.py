@@ -12,6 +12,7 @@ vlmdata train --config configs/train.yaml [key=value ...]
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import sys
 import time
@@ -25,8 +26,39 @@ from pipelines.jobs import JOBS, Job
 from pipelines.local_web_run import local_web_for
 from schemas.config import ConfigError, JobConfig, describe_options, load_config
 from schemas.config_docmatix import CauldronImportConfig
+from schemas.config_instruct import ConversationImportConfig
 from schemas.manifest import MANIFEST
 from schemas.validate import validate_dataset
+
+IMPORTS = {  # format: (config, builder, summary)
+    "cauldron": (
+        CauldronImportConfig,
+        "pipelines.cauldron:build_cauldron_import",
+        "The Cauldron-format parquet (`images`: list of {bytes, path}; `texts`: list of {user, assistant, "
+        "source}) -> qa shards",
+    ),
+    "messages": (
+        ConversationImportConfig,
+        "pipelines.conversations:build_conversation_import",
+        "chat `messages` [{role, content}] (+ `images`) in .jsonl/.json/.parquet -> qa shards",
+    ),
+    "alpaca": (
+        ConversationImportConfig,
+        "pipelines.conversations:build_conversation_import",
+        "instruction / input / output rows (text only) -> qa shards",
+    ),
+    "llava": (
+        ConversationImportConfig,
+        "pipelines.conversations:build_conversation_import",
+        "LLaVA `conversations` [{from, value}] with `<image>` and an `image` path -> qa shards",
+    ),
+    "sharegpt": (
+        ConversationImportConfig,
+        "pipelines.conversations:build_conversation_import",
+        "ShareGPT `conversations` [{from: system|human|gpt, value}] -> qa shards",
+    ),
+}
+IMPORT_CONFIG = {name: "cauldron.yaml" if name == "cauldron" else "conversations.yaml" for name in IMPORTS}
 
 
 def _options_help(job: Job) -> str:
@@ -83,37 +115,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     importer = commands.add_parser(
         "import",
-        help="convert public data into shards (The Cauldron)",
+        help="convert public data into qa shards (The Cauldron, instruction and conversation data)",
         description="Convert published data sets into shards with a manifest, like every job's output.",
     )
     formats = importer.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    cauldron = formats.add_parser(
-        "cauldron",
-        help="The Cauldron-format parquet (images + user/assistant turns) -> qa shards",
-        description="cauldron: parquet files with `images` (list of {bytes, path}) and `texts` (list of "
-        "{user, assistant, source}) -> qa shards. dataset defaults to the name of PATH.",
-        epilog=_options_help(
-            Job("cauldron", "", CauldronImportConfig, "pipelines.cauldron:build_cauldron_import")
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cauldron.add_argument(
-        "path", metavar="PATH", help="a parquet file, a folder of them (recursive) or a glob"
-    )
-    cauldron.add_argument("--config", help="YAML file of the import's keys (e.g. output_dir, shards.*)")
-    cauldron.add_argument(
-        "--executor", choices=["local", "ray", "slurm"], help="where tasks run; overrides executor.kind"
-    )
-    cauldron.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
-    cauldron.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="driver log level",
-    )
-    cauldron.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dataset=ai2d"
-    )
+    for name, (config_model, builder, summary) in IMPORTS.items():
+        sub = formats.add_parser(
+            name,
+            help=summary,
+            description=f"{name}: {summary}. dataset defaults to the name of PATH; configs/{IMPORT_CONFIG[name]} "
+            "holds the keys most imports set.",
+            epilog=_options_help(Job(name, "", config_model, builder)),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("path", metavar="PATH", help="a file, a folder of them (recursive) or a glob")
+        sub.add_argument("--config", help="YAML file of the import's keys (e.g. output_dir, shards.*)")
+        sub.add_argument(
+            "--executor", choices=["local", "ray", "slurm"], help="where tasks run; overrides executor.kind"
+        )
+        sub.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+        sub.add_argument(
+            "--log-level",
+            default="WARNING",
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            help="driver log level",
+        )
+        sub.add_argument(
+            "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dataset=ai2d"
+        )
 
     validate = commands.add_parser(
         "validate",
@@ -219,21 +248,34 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    config_model, builder, _ = IMPORTS[args.format]
     overrides = list(args.overrides)
     if args.executor:
         overrides.append(f"executor.kind={args.executor}")
+    if args.format != "cauldron":
+        overrides.insert(0, f"layout={args.format}")
     named = any(o.split("=", 1)[0].strip() == "dataset" for o in overrides)
     if not named and args.config and Path(args.config).is_file():
         named = "dataset" in (yaml.safe_load(Path(args.config).read_text("utf-8")) or {})
     if not named:
-        stem = Path(args.path.rstrip("/")).name.removesuffix(".parquet")
-        overrides.insert(0, f"dataset={re.sub(r'[^A-Za-z0-9_-]+', '_', stem).strip('_') or 'cauldron'}")
-    cfg = load_config(CauldronImportConfig, args.config, overrides)
+        stem = re.sub(r"\.(parquet|jsonl|json)$", "", Path(args.path.rstrip("/")).name)
+        overrides.insert(0, f"dataset={re.sub(r'[^A-Za-z0-9_-]+', '_', stem).strip('_') or args.format}")
+    cfg = load_config(config_model, args.config, overrides)
     cfg.input = [args.path]
     configure_logging(args.log_level, cfg.executor)
-    from pipelines.cauldron import build_cauldron_import
-
-    return execute("import cauldron", cfg, build_cauldron_import(cfg), progress=not args.no_progress)
+    if not cfg.governance.decontamination.enabled:
+        print(
+            f"warning: import {args.format}: no evaluation sets given, so nothing is decontaminated; set "
+            "governance.decontamination.pairs (image + question), .texts or .images",
+            file=sys.stderr,
+        )
+    module, function = builder.split(":")
+    build = getattr(importlib.import_module(module), function)
+    try:
+        stages = build(cfg)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return execute(f"import {args.format}", cfg, stages, progress=not args.no_progress)
 
 
 def execute(name: str, cfg: JobConfig, stages: list, progress: bool = True) -> int:

@@ -50,7 +50,7 @@ def governance_steps(
         steps.append(
             BlocklistFilter(lists, recorder("blocklists"), check_urls=check_urls, check_hashes=check_hashes)
         )
-    if (text and decon.texts) or (images and decon.images):
+    if (text and decon.texts) or (images and (decon.images or decon.pairs)):
         steps.append(
             DecontaminationFilter(decon, recorder("decontamination"), check_texts=text, check_images=images)
         )

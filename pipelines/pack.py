@@ -16,8 +16,11 @@ from pipelines.steps.stage_io import StageReader
 from schemas.config import ConfigError, JobConfig, PackConfig
 
 
-def shard_stages(cfg: JobConfig, kind: str, reader: PipelineStep, tasks: int | None = None) -> list[Stage]:
-    """write_shards (``tasks`` tasks reading with ``reader``) then a one-task finalize."""
+def shard_stages(
+    cfg: JobConfig, kind: str, reader: PipelineStep, tasks: int | None = None, steps: list[PipelineStep] = ()
+) -> list[Stage]:
+    """write_shards (``tasks`` tasks reading with ``reader``, then ``steps``, e.g. governance
+    filters, then the writer) and a one-task finalize."""
     tasks = tasks or cfg.executor.tasks
     writer = ShardWriter(
         cfg.dataset_dir,
@@ -32,7 +35,7 @@ def shard_stages(cfg: JobConfig, kind: str, reader: PipelineStep, tasks: int | N
     finalize = FinalizeShards(
         cfg.dataset_dir, cfg.dataset, kind, writer_tasks=tasks, config=cfg.model_dump(mode="json")
     )
-    return [Stage("write_shards", [reader, writer], tasks), Stage("finalize", [finalize], 1)]
+    return [Stage("write_shards", [reader, *steps, writer], tasks), Stage("finalize", [finalize], 1)]
 
 
 def build_pack(cfg: PackConfig) -> list[Stage]:

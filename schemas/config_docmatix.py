@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.config import JobConfig, StrictModel
+from schemas.config_governance import GovernanceConfig
 
 # the prompt templates drawn from by default: five, as Docmatix had (names of synth/qa_prompts.py)
 RECIPE_TEMPLATES = ("factual", "reasoning", "summary", "numbers_and_entities", "locate_and_explain")
@@ -171,3 +172,4 @@ class CauldronImportConfig(JobConfig):
     source: str | None = Field(
         None, description="turn 'source' for turns without one; None: the parquet file's parent folder name"
     )
+    governance: GovernanceConfig = GovernanceConfig()

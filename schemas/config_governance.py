@@ -98,6 +98,22 @@ class DecontaminationConfig(StrictModel):
         le=8,
         description="an image within this many bits of an evaluation image's perceptual hash matches",
     )
+    pairs: list[str] = Field(
+        default_factory=list,
+        description="evaluation (image, question) pairs: .jsonl/.json rows with `image` (a path, "
+        "relative to the file) and `question`; a sample with a matching image AND question is dropped "
+        "(instruction data: short questions alone mean nothing)",
+    )
+    question_similarity: float = Field(
+        90.0,
+        ge=50,
+        le=100,
+        description="least rapidfuzz ratio (0-100) of the normalised questions for a pair to match",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.texts or self.images or self.pairs)
 
 
 class GovernanceConfig(StrictModel):

@@ -62,7 +62,7 @@ def read_samples(dataset_dir):
 def test_import_keeps_turns_and_images(tmp_path, capsys):
     subset = tmp_path / "the_cauldron" / "ai2d"
     written = write_subset(subset)
-    # a row without images and one without a usable turn are counted and skipped
+    # a row without images is a text-only sample; one without a usable turn is counted and skipped
     pq.write_table(
         pa.Table.from_pylist(
             [
@@ -91,11 +91,15 @@ def test_import_keeps_turns_and_images(tmp_path, capsys):
     report = validate_dataset(str(dataset))
     assert report.ok, report.problems
     samples = read_samples(dataset)
-    assert len(samples) == len(written) == 10
+    assert len(samples) == len(written) + 1 == 11
     by_row = {}
+    text_only = []
     for members in samples.values():
         sample = json.loads(members["json"])
         file, row = sample["meta"]["cauldron_file"], sample["meta"]["row"]
+        if file.endswith("train-bad.parquet"):
+            text_only.append(sample)
+            continue
         assert file.startswith("ai2d/train-0000") and sample["source"].endswith(f"#row={row}")
         index = int(file.split("train-")[1][:5]) * 5 + row
         images = [members[name] for name in sample["images"]]
@@ -107,7 +111,11 @@ def test_import_keeps_turns_and_images(tmp_path, capsys):
         assert [i["url"] for i in sample["meta"]["images"]] == [image["path"] for image in row["images"]]
     stats = json.loads((dataset / "_logs/write_shards/stats.json").read_text())
     reader = next(s for s in stats if "Cauldron" in s["name"])["stats"]
-    assert reader["dropped_no_images"] == 1 and reader["dropped_no_turns"] == 1
+    assert reader["text_only"] == 1 and reader["dropped_no_turns"] == 1 and "dropped_no_images" not in reader
+    (sample,) = text_only
+    assert sample["images"] == [] and [t["user"] for t in sample["texts"]] == [
+        t["user"] for t in rows(0, 1)[0]["texts"]
+    ]
 
 
 def test_import_names_bad_input(tmp_path, capsys):

@@ -125,10 +125,8 @@ def document_to_sample(doc: Document, kind: str, image_format: str = "jpg", qual
         texts, images = [None, doc.text], [image_member(0, image_format), None]
     elif kind == "qa":
         turns = doc.metadata.get("qa") or []
-        if not turns or not doc.media:
-            raise BadDocument(
-                "empty_qa", f"document {doc.id}: a qa sample needs images and metadata['qa'] turns"
-            )
+        if not turns:  # images are optional: text-only instruction data has none
+            raise BadDocument("empty_qa", f"document {doc.id}: a qa sample needs metadata['qa'] turns")
         used = list(doc.media)
         texts = [
             {"user": t["user"], "assistant": t["assistant"], "source": t.get("source", "")} for t in turns
