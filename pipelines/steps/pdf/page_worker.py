@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,18 +44,18 @@ def _context():
     return context
 
 
-def serve(conn, settings: tuple) -> None:
+def serve(conn, make_step: Callable[[], Any]) -> None:
     """The child's loop: ``("open", bytes)`` opens a PDF, ``("page", number, document, published)``
-    renders and transcribes one page of it into the document and answers a ``PageResult``."""
+    renders and transcribes one page of it into the document and answers a ``PageResult``.
+    ``make_step`` builds the in-process ``PdfPages`` that does the work (given by the parent, so
+    this module does not import the step that imports it)."""
     import pymupdf
 
     from pipelines.steps.lifeline import tie_to_parent
-    from pipelines.steps.pdf.pdf_pages import PdfPages
 
     tie_to_parent()
     pymupdf.TOOLS.mupdf_display_errors(False)
-    cfg, image_format, quality, router, ocr = settings
-    step = PdfPages(cfg, image_format, quality, router=router, ocr=ocr, watchdog=False)
+    step = make_step()
     counters: list[str] = []
     step.stat_update = lambda *names, **_: counters.extend(names)  # sent back to the parent's stats
     # a thread takes the requests off the pipe as they come: while this process writes a large
@@ -117,8 +118,9 @@ class PageWorker:
     are answered in the order they were submitted; ``PdfPages`` keeps one page submitted ahead,
     so the child renders the next page while the task's later steps handle this one."""
 
-    def __init__(self, settings: tuple, limit: float):
-        self.settings = settings
+    def __init__(self, make_step: Callable[[], Any], limit: float):
+        """``make_step``: a picklable callable that builds the child's in-process step."""
+        self.make_step = make_step
         self.limit = limit
         self.process = None
         self.conn = None
@@ -130,7 +132,7 @@ class PageWorker:
     def _start(self) -> None:
         context = _context()
         parent, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, self.settings), daemon=True)
+        self.process = context.Process(target=serve, args=(child, self.make_step), daemon=True)
         self.process.start()
         child.close()
         if not parent.poll(START_TIMEOUT_S) or parent.recv() != "ready":

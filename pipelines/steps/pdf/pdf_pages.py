@@ -36,6 +36,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 import numpy as np
 import pymupdf
@@ -192,9 +193,16 @@ class PdfPages(PipelineStep):
         if not self.watchdog:
             yield from self.pages_here(docs)
             return
-        worker = PageWorker(
-            (self.cfg, self.image_format, self.jpeg_quality, self.router, self.ocr), self.cfg.page_timeout_s
+        make_step = partial(
+            PdfPages,
+            self.cfg,
+            self.image_format,
+            self.jpeg_quality,
+            router=self.router,
+            ocr=self.ocr,
+            watchdog=False,
         )
+        worker = PageWorker(make_step, self.cfg.page_timeout_s)
         try:
             for doc in docs:
                 if doc.metadata.get("pdf_problem") or not doc.media:
