@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean instructions import-messages import-alpaca import-llava import-sharegpt
+.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean instructions import-messages import-alpaca import-llava import-sharegpt recaption
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ docmatix: setup
 
 pairs: setup
 	$(BIN)/vlmdata run pairs --config $(or $(CONFIG),configs/pairs.yaml) $(ARGS)
+
+# synthetic captions: the demo's pairs against a scripted local VLM server, or a real one with
+# make recaption ENDPOINT=http://HOST:8000/v1 ARGS="recaption.llm.model=..."
+recaption: setup
+	$(if $(ENDPOINT),$(BIN)/vlmdata run pairs --config configs/recaption.yaml recaption.llm.endpoint_url=$(ENDPOINT) $(ARGS),$(PY) -m tests.recaption_demo $(ARGS))
 
 pdf_ocr: setup
 	$(BIN)/vlmdata run pdf_ocr --config $(or $(CONFIG),configs/pdf_ocr.yaml) $(ARGS)

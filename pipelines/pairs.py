@@ -18,8 +18,11 @@ Then, as in the interleaved job and with its stages (pipelines/fetching.py, pipe
   ``top_fraction``: ``clip_score`` -> ``clip_threshold`` (one task, the global quantile) ->
   ``clip_filter`` (pipelines/steps/images/clip_stage.py);
 - image dedup (``image_keys`` -> ``image_groups`` -> ``image_clusters`` -> ``image_dedup``);
+- ``recaption`` (``recaption.enabled``): synthetic captions written by a VLM, re-ranked, kept in
+  ``meta.captions`` beside the original (pipelines/steps/images/recaption.py);
 - ``write_shards`` and ``finalize``: shards of kind ``pair`` whose ``meta`` holds the image URL,
-  the caption, the caption's language and score, ``nsfw_score``, ``clip_score`` and provenance.
+  the caption, the caption's language and score, ``nsfw_score``, ``clip_score``, the captions
+  and provenance.
 """
 
 from __future__ import annotations
@@ -40,17 +43,20 @@ from pipelines.pack import shard_stages
 from pipelines.stages import Stage
 from pipelines.steps.exclusions import ExclusionRecorder
 from pipelines.steps.images.clip_stage import THRESHOLD_FILE, ClipQuantile, CopyScores, ScoreRows
+from pipelines.steps.images.recaption import Recaption
 from pipelines.steps.stage_io import StageReader, StageWriter
 from pipelines.steps.web.html_extract import HtmlExtractor
 from pipelines.steps.web.pairs_reader import PairsTableReader, WarcPairs
 from schemas.config import ConfigError
 from schemas.config_pairs import PairsConfig
+from synth.llm import EndpointUnusable, check_endpoint
 
 READ = "read"
 CLIP = "clip"
 CLIP_SCORE = "clip_score"
 CLIP_THRESHOLD = "clip_threshold"
 CLIP_FILTER = "clip_filter"
+RECAPTION = "recaption"
 
 
 def table_files(cfg: PairsConfig) -> list[str]:
@@ -136,7 +142,36 @@ def clip_stages(cfg: PairsConfig, source: str) -> tuple[list[Stage], str]:
     return stages, f"{stage}/{CLIP_FILTER}"
 
 
+def check_recaption(cfg: PairsConfig) -> None:
+    """An endpoint backend is asked for its models, so a missing server or model stops the job
+    before any work; a CLIP scorer needs CLIP weights."""
+    llm = cfg.recaption.llm
+    if llm.backend == "endpoint":
+        try:
+            check_endpoint(llm)
+        except EndpointUnusable as error:
+            raise ConfigError(f"recaption.llm: {error}") from None
+    if cfg.recaption.scorer == "clip" and not cfg.clip.weights:
+        raise ConfigError(
+            "recaption.scorer=clip needs clip.weights (or recaption.scorer=first / module:function)"
+        )
+
+
+def recaption_stage(cfg: PairsConfig, source: str) -> tuple[Stage, str]:
+    """Synthetic captions of the pairs staged in ``source`` (see ``steps/images/recaption.py``)."""
+    llm = cfg.recaption.llm
+    out = f"{cfg.dataset_dir}/_stage/{RECAPTION}"
+    step = Recaption(cfg, recorder(cfg, RECAPTION, "recaption"))
+    gpus = llm.gpus_per_task if llm.backend != "endpoint" else 0
+    options = {"gpus_per_task": gpus} if gpus else {}
+    return Stage(
+        RECAPTION, [StageReader(source), step, StageWriter(out)], cfg.executor.tasks, options=options
+    ), out
+
+
 def build_pairs(cfg: PairsConfig) -> list[Stage]:
+    if cfg.recaption.enabled:
+        check_recaption(cfg)
     stages = [read_stage(cfg)]
     join_steps = [
         ImageFilters(cfg.image_filters, **histograms(cfg, JOIN)),
@@ -157,4 +192,7 @@ def build_pairs(cfg: PairsConfig) -> list[Stage]:
     if cfg.image_dedup.enabled:
         dedup, result = image_dedup_stages(cfg, cfg.image_dedup, result, 1)
         stages += dedup
+    if cfg.recaption.enabled:
+        recaption, result = recaption_stage(cfg, result)
+        stages.append(recaption)
     return stages + shard_stages(cfg, "pair", StageReader(result))

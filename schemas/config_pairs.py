@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.config import JobConfig, StrictModel
+from schemas.config_docmatix import LlmConfig
 from schemas.config_governance import GovernanceConfig
 from schemas.config_images import FetchSettings, ImageDedupConfig, ImageFilterConfig, NsfwConfig
 
@@ -105,6 +106,53 @@ class ClipScoreConfig(StrictModel):
     threads: int = Field(0, ge=0, description="torch CPU threads per task (0: torch's default)")
 
 
+def _caption_llm() -> LlmConfig:
+    return LlmConfig(
+        model="HuggingFaceTB/SmolVLM-Instruct", max_new_tokens=96, temperature=0.7, concurrency=16
+    )
+
+
+class RecaptionConfig(StrictModel):
+    """Synthetic captions written by a vision-language model and re-ranked, as LAION-COCO
+    (``pipelines.steps.images.recaption``)."""
+
+    enabled: bool = Field(False, description="ask a VLM for caption candidates of every kept image")
+    llm: LlmConfig = Field(
+        default_factory=_caption_llm,
+        description="the VLM: backend endpoint (any OpenAI-compatible server taking image_url parts), "
+        "vllm or sglang; retries, time limits and concurrency as docmatix's",
+    )
+    templates: list[str] = Field(
+        [
+            "Write a short caption for this image.",
+            "Describe this image in one sentence.",
+            "What does this image show? Answer in one sentence.",
+        ],
+        min_length=1,
+        description="prompts, one request each (times `samples`): the candidates",
+    )
+    samples: int = Field(1, ge=1, description="requests per template, each with its own seed")
+    scorer: str = Field(
+        "clip",
+        description="how the best candidate is chosen: clip (the job's CLIP model, clip.weights), first "
+        "(the first valid one), or module:function taking (image bytes, captions) -> scores",
+    )
+    min_words: int = Field(3, ge=1, description="candidates with fewer words are dropped (too_short)")
+    max_words: int = Field(60, ge=1, description="candidates with more words are dropped (too_long)")
+    languages: list[str] = Field(
+        ["en"], description="candidates in other languages are dropped (wrong_language); empty: any"
+    )
+    min_language_score: float = Field(
+        0.5, ge=0, le=1, description="fastText score a kept language must reach"
+    )
+    max_inflight_bytes: int = Field(
+        64_000_000, ge=1_000_000, description="base64 image bytes in flight at once, per task"
+    )
+    pii: bool = Field(
+        True, description="PII placeholders in candidates, as in any text (governance.pii kinds)"
+    )
+
+
 class PairsConfig(JobConfig):
     """The ``pairs`` job: URL + caption tables, or images mined from WARC pages -> pair shards."""
 
@@ -132,4 +180,5 @@ class PairsConfig(JobConfig):
     nsfw: PairNsfwConfig = PairNsfwConfig()
     clip: ClipScoreConfig = ClipScoreConfig()
     image_dedup: ImageDedupConfig = ImageDedupConfig()
+    recaption: RecaptionConfig = RecaptionConfig()
     governance: GovernanceConfig = GovernanceConfig()

@@ -8,12 +8,15 @@ what was asked: ``requests`` (all), ``by_marker`` and ``statuses``.
 
 Replies for what models and servers really do: ``ok`` (a JSON list), ``fenced`` (in a Markdown
 fence), ``prose`` (text around it), ``truncated`` (cut mid-object), ``refusal``, ``code``,
-``text`` (any content), ``Reply(500)`` / ``Reply(429, retry_after=0)``, ``Reply(delay=5)`` (slow:
+``text`` (any content), ``seen`` (a caption of the request's image, right or wrong colour: a
+vision-language model), ``Reply(500)`` / ``Reply(429, retry_after=0)``, ``Reply(delay=5)`` (slow:
 past the client's time limit), ``Reply(body=b"{not json")`` (a 200 whose body is not JSON).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import threading
@@ -22,7 +25,23 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
+from PIL import Image
+
 from schemas.config_docmatix import LlmConfig
+from synth.demo.colour_task import COLOURS
+
+
+def _text_of(content) -> str:
+    """The text of a message's content: a string, or the text parts of a list of parts (image
+    parts stand as ``<image>``, so markers never match inside base64)."""
+    if isinstance(content, list):
+        return " ".join(
+            p.get("text", "") if p.get("type") == "text" else "<image>"
+            for p in content
+            if isinstance(p, dict)
+        )
+    return str(content)
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,7 @@ class Reply:
     retry_after: float | str | None = None  # seconds, or an HTTP date as the header would carry it
     finish_reason: str = "stop"
     grounded: bool = False  # answer with a sentence of the prompt's first page (see `grounded`)
+    vision: str | None = None  # answer from the request's image: "right" or "wrong" colour (see `seen`)
 
 
 def _pairs_json(pairs) -> str:
@@ -74,6 +94,39 @@ def _grounded_content(prompt: str) -> str:
     return _pairs_json([("What does the first page say?", answer)])
 
 
+def seen(which: str = "right") -> Reply:
+    """A caption of the request's image as a VLM writes it: "A red shape on a grey background."
+    with the colour of the image's most saturated pixels (the colour task's shapes), or, with
+    ``"wrong"``, another colour: a confident wrong answer."""
+    return Reply(vision=which)
+
+
+def image_colour(payload: dict) -> str | None:
+    """The colour-task colour nearest to the most saturated pixels of the request's image."""
+    for message in payload.get("messages", []):
+        for part in message.get("content") if isinstance(message.get("content"), list) else []:
+            url = (part.get("image_url") or {}).get("url", "") if isinstance(part, dict) else ""
+            if url.startswith("data:"):
+                data = base64.b64decode(url.split(",", 1)[1])
+                pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int32).reshape(
+                    -1, 3
+                )
+                saturation = pixels.max(axis=1) - pixels.min(axis=1)
+                vivid = pixels[saturation >= saturation.max() / 2].mean(axis=0)
+                return min(COLOURS, key=lambda name: sum((vivid - np.array(COLOURS[name])) ** 2))
+    return None
+
+
+def _vision_content(payload: dict, which: str) -> str:
+    colour = image_colour(payload)
+    if colour is None:
+        return "I can't see any image in your message."
+    if which == "wrong":
+        names = sorted(COLOURS)
+        colour = names[(names.index(colour) + 1) % len(names)]
+    return f"A {colour} shape on a grey background."
+
+
 def text(content: str) -> Reply:
     return Reply(content=content)
 
@@ -88,7 +141,11 @@ class LlmServer:
         script: dict[str, list[Reply]] | None = None,
         default: Reply | None = None,
         models: tuple[str, ...] = (LlmConfig().model, "scripted-model"),
+        reject_image=None,
     ):
+        """``reject_image``: a function of the request payload; True answers 400, as a server
+        does for an image it cannot read."""
+        self.reject_image = reject_image
         self.models = models  # what GET /v1/models lists: the config's default and the tests' model
         self.script = dict(script or {})
         self.default = default or ok([("What is this document about?", "A test document.")])
@@ -121,7 +178,12 @@ class LlmServer:
             self.payloads.clear()
 
     def _choose(self, payload: dict) -> tuple[str | None, Reply]:
-        prompt = "\n".join(str(m.get("content", "")) for m in payload.get("messages", []))
+        prompt = "\n".join(_text_of(m.get("content", "")) for m in payload.get("messages", []))
+        if self.reject_image is not None and self.reject_image(payload):
+            with self.lock:
+                self.requests += 1
+                self.statuses[400] += 1
+            return None, Reply(400)
         with self.lock:
             self.requests += 1
             self.payloads.append(payload)
@@ -172,8 +234,11 @@ class LlmServer:
                     return self._send(reply.status, reply.body, headers)
                 if reply.status != 200:
                     return self._send(reply.status, b'{"error": {"message": "scripted failure"}}', headers)
-                prompt = " ".join(str(m.get("content", "")) for m in payload["messages"])
-                content = _grounded_content(prompt) if reply.grounded else reply.content or ""
+                prompt = " ".join(_text_of(m.get("content", "")) for m in payload["messages"])
+                if reply.vision:
+                    content = _vision_content(payload, reply.vision)
+                else:
+                    content = _grounded_content(prompt) if reply.grounded else reply.content or ""
                 body = {
                     "id": "chatcmpl-scripted",
                     "object": "chat.completion",

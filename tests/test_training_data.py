@@ -344,3 +344,26 @@ def test_packing_keeps_attention_inside_samples(manifests, processor):
                 "attention crossed a sample boundary"
             )
             at += n
+
+
+def test_a_recaptioned_pair_trains_on_the_caption_chosen_per_dataset(processor):
+    sample = {
+        "kind": "pair",
+        "texts": [None, "an alt text"],
+        "images": ["000.jpg", None],
+        "meta": {"captions": {"original": "an alt text", "synthetic": "a red shape on grey"}},
+    }
+    members = {"000.jpg": make_image(3, 32, 32)}
+
+    def trained(caption: str, key: str = "k") -> str:
+        encoded = _processor(processor, caption=caption).encode(sample, members, key)
+        labelled = [t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != IGNORE]
+        return processor.tokenizer.decode(labelled[:-1])
+
+    assert trained("original") == "an alt text" and trained("synthetic") == "a red shape on grey"
+    drawn = Counter(trained("random", f"k{i}") for i in range(200))
+    assert set(drawn) == {"an alt text", "a red shape on grey"} and 70 <= drawn["an alt text"] <= 130
+    plain = {**sample, "meta": {}}  # no synthetic caption: the original
+    encoded = _processor(processor, caption="synthetic").encode(plain, members, "k")
+    labelled = [t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != IGNORE]
+    assert processor.tokenizer.decode(labelled[:-1]) == "an alt text"

@@ -35,6 +35,11 @@ class DatasetSpec(StrictModel):
         None, description="[min, max]: the longest image side drawn per image from this range"
     )
     shuffle_turns: bool | None = Field(None, description="shuffle the turns of multi-turn qa samples")
+    caption: Literal["original", "synthetic", "random"] = Field(
+        "original",
+        description="pair samples: which caption trains: the original, the synthetic one of "
+        "meta.captions (the original where there is none), or either drawn per sample",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> DatasetSpec:
@@ -194,7 +199,8 @@ class TrainConfig(StrictModel):
         """The settings of one dataset: its own where set, else the ``data`` section's."""
         keys = ("max_length", "max_image_size", "min_image_size", "image_splitting", "random_resolution",
                 "shuffle_turns")  # fmt: skip
-        return {k: getattr(self.data, k) if getattr(spec, k) is None else getattr(spec, k) for k in keys}
+        settings = {k: getattr(self.data, k) if getattr(spec, k) is None else getattr(spec, k) for k in keys}
+        return settings | {"caption": spec.caption}
 
     @model_validator(mode="after")
     def _lora_needs_enabled(self) -> TrainConfig:

@@ -107,6 +107,7 @@ def processors_for(cfg: TrainConfig, model_config, tokenizer, ids) -> list[Proce
                 min_image_size=settings["min_image_size"],
                 random_resolution=settings["random_resolution"],
                 shuffle_turns=settings["shuffle_turns"],
+                caption=settings["caption"],
                 seed=cfg.seed,
             )  # fmt: skip
         )

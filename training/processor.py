@@ -21,7 +21,8 @@ quarters then the whole image, each ``<image>`` x n, one ``<fake_token_around_im
 Per dataset (``training.config.DatasetSpec``; one ``Processor`` per dataset of the mixture):
 ``image_splitting`` true, false or a probability (drawn per image), ``random_resolution`` (the
 longest side drawn per image from a range, in place of ``max_image_size``), ``shuffle_turns``
-(the order of a multi-turn ``qa`` sample's turns, drawn per sample), ``max_length``. Draws come
+(the order of a multi-turn ``qa`` sample's turns, drawn per sample), ``caption`` (which caption
+of a recaptioned pair trains: ``original``, ``synthetic`` or ``random``), ``max_length``. Draws come
 from a generator seeded with (seed, sample key): the same sample is encoded the same way on
 every run, resume and worker.
 
@@ -89,6 +90,7 @@ class Processor:
         min_image_size: int = 0,
         random_resolution: tuple[int, int] | None = None,
         shuffle_turns: bool = False,
+        caption: str = "original",
         seed: int = 0,
     ):
         if arch not in ("idefics2", "idefics3"):
@@ -98,6 +100,7 @@ class Processor:
         self.max_length, self.image_splitting = max_length, image_splitting
         self.patch_size, self.min_image_size = max(1, patch_size), min_image_size
         self.random_resolution, self.shuffle_turns, self.seed = random_resolution, shuffle_turns, seed
+        self.caption = caption
 
     def text(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
@@ -227,7 +230,10 @@ class Processor:
             return out
         out = [([ids.bos], False, [], [])]
         previous_text = False
-        for text, member in zip(sample["texts"], sample["images"], strict=True):
+        texts = sample["texts"]
+        if kind == "pair" and self.caption != "original":
+            texts = [self._caption(sample, rng) if t else t for t in texts]
+        for text, member in zip(texts, sample["images"], strict=True):
             if member is not None:
                 tokens, tiles, sizes = self.image(members[member], rng)
                 out.append((tokens, False, tiles, sizes))
@@ -237,6 +243,17 @@ class Processor:
                 previous_text = True
         out.append(([ids.eos], True, [], []))
         return out
+
+    def _caption(self, sample: dict, rng: random.Random | None) -> str:
+        """The caption a pair trains on: ``caption`` synthetic (``meta.captions.synthetic``, the
+        original where there is none) or random (either, drawn per sample)."""
+        original = next(t for t in sample["texts"] if t)
+        synthetic = ((sample.get("meta") or {}).get("captions") or {}).get("synthetic")
+        if not synthetic:
+            return original
+        if self.caption == "random":
+            return synthetic if (rng or random.Random(self.seed)).random() < 0.5 else original
+        return synthetic
 
     def encode(self, sample: dict, members: dict[str, bytes], key: str = "") -> Encoded | None:
         """Token ids, labels and tiles of a sample, cut to ``max_length``; None when nothing

@@ -90,7 +90,7 @@ class ResponseStage:
         self.fs.mv(f"{name}.tmp", name)
 
 
-class _LoopThread:
+class LoopThread:
     """An asyncio loop in a thread, so a generator step can await between the documents it yields."""
 
     def __init__(self):
@@ -176,7 +176,7 @@ class GenerateResponses(PipelineStep):
                 self.stat_update("responses_reused", value=len(batch) - len(todo))
                 if todo:
                     if client is None:
-                        loop, stack = _LoopThread(), AsyncExitStack()
+                        loop, stack = LoopThread(), AsyncExitStack()
                         transport = loop.run(
                             stack.enter_async_context(open_transport(llm, rank, self.log_dir))
                         )

@@ -1,0 +1,193 @@
+"""Synthetic captions (``pipelines/steps/images/recaption.py``) against an imperfect vision-language
+model: a local OpenAI-compatible server that reads the image it is sent (the colour of the colour
+task's shape) and answers right, confidently wrong, with refusals, loops, empty or German text,
+500s and 400s. With an oracle scorer the chosen caption names the right colour; every candidate is
+kept or dropped with a reason; a re-run asks nothing again; a failed run resumes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.pairs import build_pairs
+from pipelines.steps.images.recaption import Recaption
+from schemas.config import ConfigError, load_config
+from schemas.config_pairs import PairsConfig
+from synth.demo.colour_task import COLOURS, make_colour_documents
+from tests.llm_server import LlmServer, Reply, refusal, seen, text
+
+TEMPLATES = ["T-wrong: caption this image.", "T-right: caption this image.", "T-faulty: caption this image."]
+SCRIPT = {
+    "T-wrong": [seen("wrong")],  # a confident wrong colour, every time
+    "T-right": [Reply(500), seen("right")],  # a server error first: retried
+    "T-faulty": [
+        refusal(),
+        text("a shape a shape a shape a shape a shape a shape"),
+        text(""),
+        text("Ein rotes Quadrat auf grauem Grund."),
+        seen("right"),
+    ],
+}
+
+
+def true_colour(image: bytes) -> str:
+    pixels = np.asarray(Image.open(io.BytesIO(image)).convert("RGB"), dtype=np.int32).reshape(-1, 3)
+    saturation = pixels.max(axis=1) - pixels.min(axis=1)
+    vivid = pixels[saturation >= saturation.max() / 2].mean(axis=0)
+    return min(COLOURS, key=lambda name: sum((vivid - np.array(COLOURS[name])) ** 2))
+
+
+def oracle(image: bytes, captions: list[str]) -> list[float]:
+    """The scorer that knows the truth: 1 for a caption naming the shape's colour."""
+    colour = true_colour(image)
+    return [1.0 if colour in caption.lower().split() else 0.0 for caption in captions]
+
+
+def config(tmp_path, url: str, *overrides: str) -> PairsConfig:
+    return load_config(
+        PairsConfig,
+        None,
+        [
+            f"output_dir={tmp_path}", "dataset=rc", "recaption.enabled=true",
+            f"recaption.llm.endpoint_url={url}", "recaption.llm.model=scripted-model",
+            f"recaption.templates={json.dumps(TEMPLATES)}", "recaption.scorer=tests.test_recaption:oracle",
+            "recaption.llm.backoff_s=0.01", "recaption.llm.concurrency=4", *overrides,
+        ],
+    )  # fmt: skip
+
+
+def run_step(cfg: PairsConfig, docs) -> tuple[list, dict]:
+    step = Recaption(cfg)
+    out = list(step.run(iter(docs), rank=0))
+    return out, {k: v.total if hasattr(v, "total") else v for k, v in step.stats.stats.items()}
+
+
+def pair_docs(count: int):
+    docs = make_colour_documents(count, seed=3)
+    for doc in docs:
+        doc.text = "an alt text"
+    return docs
+
+
+def test_the_right_colour_is_chosen_among_imperfect_answers(tmp_path):
+    docs = pair_docs(40)
+    with LlmServer(SCRIPT) as server:
+        out, stats = run_step(config(tmp_path, server.url), docs)
+        asked = server.requests
+    assert len(out) == 40 and asked == 40 * 3 + 1  # one retry after the 500
+    right = sum(
+        d.metadata["meta"]["captions"]["synthetic"].split()[1] == d.metadata["qa"][0]["assistant"]
+        for d in out
+    )
+    assert right / 40 >= 0.95
+    for doc in out:
+        captions = doc.metadata["meta"]["captions"]
+        assert captions["original"] == "an alt text" and captions["model"] == "scripted-model"
+        assert (
+            len(captions["candidates"]) == 3 and [c["template"] for c in captions["candidates"]] == TEMPLATES
+        )
+        assert all(("reason" in c) != ("score" in c) for c in captions["candidates"])  # scored or dropped
+    assert stats["candidate_refusal"] == stats["candidate_repetition"] == stats["candidate_empty"] == 1
+    assert stats["candidate_wrong_language"] == 1 and stats["recaptioned"] == 40
+    assert stats["candidates"] == 120
+
+
+def test_a_rerun_asks_nothing_and_a_rejected_image_is_marked(tmp_path):
+    docs = pair_docs(6)
+    rejected_colour = true_colour(docs[0].media[0].media_bytes)
+    first_image = docs[0].media[0].media_bytes
+
+    def reject(payload) -> bool:  # the server cannot read the first image
+        import base64
+
+        parts = [
+            p
+            for m in payload["messages"]
+            for p in m["content"]
+            if isinstance(p, dict) and p.get("type") == "image_url"
+        ]
+        return any(base64.b64decode(p["image_url"]["url"].split(",", 1)[1]) == first_image for p in parts)
+
+    with LlmServer({"T-": [seen("right")]}, reject_image=reject) as server:
+        out, stats = run_step(config(tmp_path, server.url), docs)
+        assert stats["candidate_request_rejected"] == 3 and stats["no_valid_candidate"] == 1
+        marked = out[0].metadata["meta"]["captions"]
+        assert marked["synthetic"] is None and {c["reason"] for c in marked["candidates"]} == {
+            "request_rejected"
+        }
+        assert all(d.metadata["meta"]["captions"]["synthetic"] for d in out[1:]) and rejected_colour
+        server.reset_counters()
+        again, stats = run_step(config(tmp_path, server.url), pair_docs(6))
+        assert server.requests == 0 and stats["responses_reused"] == 18  # staged, rejections included
+    assert [d.metadata["meta"]["captions"] for d in again] == [d.metadata["meta"]["captions"] for d in out]
+
+
+def test_a_failed_run_resumes_asking_only_what_is_missing(tmp_path):
+    docs = pair_docs(8)
+    down = {"T-right": [Reply(503)], "T-": [seen("right")]}
+    with LlmServer(down) as server:
+        cfg = config(tmp_path, server.url, "recaption.llm.max_attempts=2")
+        with pytest.raises(RuntimeError, match="8 caption requests got no answer"):
+            run_step(cfg, docs)
+    with LlmServer({"T-": [seen("right")]}) as server:
+        out, _ = run_step(config(tmp_path, server.url), pair_docs(8))
+        assert server.requests == 8  # only the T-right ones
+    assert all(d.metadata["meta"]["captions"]["synthetic"] for d in out)
+
+
+def test_a_server_down_or_a_model_not_served_stops_the_job_before_any_work(tmp_path):
+    with LlmServer() as server:
+        cfg = config(
+            tmp_path, server.url, "pairs=[x.parquet]", "clip.enabled=false", "recaption.llm.model=other"
+        )
+        with pytest.raises(ConfigError, match="recaption.llm"):
+            build_pairs(cfg)
+    cfg = config(tmp_path, "http://127.0.0.1:9/v1", "pairs=[x.parquet]", "clip.enabled=false")
+    with pytest.raises(ConfigError, match="recaption.llm"):
+        build_pairs(cfg)
+
+
+@pytest.mark.timeout(300)
+def test_the_pairs_job_writes_recaptioned_shards_and_reports_the_funnel(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas.validate import validate_dataset
+    from synth.demo.local_web import LocalWeb
+    from tests.test_pairs_job import GOOD_CAPTIONS, find_urls, run_job, shard_samples
+
+    urls = find_urls("ok", 4)
+    pq.write_table(
+        pa.Table.from_pylist([{"url": u, "caption": c} for u, c in zip(urls, GOOD_CAPTIONS, strict=False)]),
+        tmp_path / "pairs.parquet",
+    )
+    script = {"T-right": [seen("right")], "T-faulty": [refusal()]}
+    with LlmServer(script) as server, LocalWeb() as web:
+        port = web.resolver_override()["*"][1]
+        run_job(
+            tmp_path / "out", port, "dataset=rc", f"pairs=[{tmp_path}/pairs.parquet]", "clip.enabled=false",
+            "recaption.enabled=true", f"recaption.llm.endpoint_url={server.url}", "recaption.llm.model=scripted-model",
+            f"recaption.templates={json.dumps(TEMPLATES[1:])}", "recaption.scorer=first",
+        )  # fmt: skip
+    dataset = tmp_path / "out" / "rc"
+    report = validate_dataset(str(dataset))
+    assert report.ok, report.problems
+    samples = shard_samples(dataset)
+    assert len(samples) == 4
+    for sample, _ in samples.values():
+        captions = sample["meta"]["captions"]
+        assert captions["original"] in GOOD_CAPTIONS and sample["texts"][1] == captions["original"]
+        assert captions["synthetic"].endswith("shape on a grey background.")
+        assert [c.get("reason") for c in captions["candidates"]] == [None, "refusal"]
+    stats = json.loads((dataset / "_logs/recaption/stats.json").read_text())
+    recaption = next(s for s in stats if "Recaption" in s["name"])["stats"]
+    assert recaption["recaptioned"] == 4 and recaption["candidate_refusal"] == 4
+    from pipelines.cli import main
+
+    assert main(["report", str(dataset)]) == 0
+    report = (dataset / "report.json").read_text()
+    assert '"recaption"' in report and "caption_refusal" in report  # the funnel and the gallery's reason
