@@ -91,11 +91,13 @@ bench: setup
 	$(PY) benchmarks/bench_ocr_engines.py
 	$(PY) benchmarks/bench_qa_grounding.py
 	$(PY) benchmarks/bench_llm_client.py
+	$(PY) benchmarks/bench_recaption_client.py
 
 # on a GPU machine (torch + transformers only): LLM generation and training throughput
 bench-gpu:
 	python3 benchmarks/bench_docmatix.py
 	python3 benchmarks/bench_train.py
+	python3 benchmarks/bench_recaption_gpu.py
 
 clean:
 	rm -rf demo-out out .pytest_cache

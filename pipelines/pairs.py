@@ -28,6 +28,7 @@ Then, as in the interleaved job and with its stages (pipelines/fetching.py, pipe
 from __future__ import annotations
 
 import glob
+from pathlib import Path
 
 import fsspec
 
@@ -146,7 +147,13 @@ def check_recaption(cfg: PairsConfig) -> None:
     """An endpoint backend is asked for its models, so a missing server or model stops the job
     before any work; a CLIP scorer needs CLIP weights."""
     llm = cfg.recaption.llm
-    if llm.backend == "endpoint":
+    if cfg.recaption.backend == "transformers":
+        if not cfg.recaption.model_path or not Path(cfg.recaption.model_path, "config.json").exists():
+            raise ConfigError(
+                f"recaption.model_path={cfg.recaption.model_path!r}: give a checkpoint folder with "
+                "config.json, weights and tokenizer.json (backend=transformers)"
+            )
+    elif llm.backend == "endpoint":
         try:
             check_endpoint(llm)
         except EndpointUnusable as error:

@@ -117,6 +117,13 @@ class RecaptionConfig(StrictModel):
     (``pipelines.steps.images.recaption``)."""
 
     enabled: bool = Field(False, description="ask a VLM for caption candidates of every kept image")
+    backend: Literal["llm", "transformers"] = Field(
+        "llm",
+        description="llm: the chat client (llm.backend: endpoint, vllm or sglang); transformers: a local "
+        "Idefics2/Idefics3/SmolVLM checkpoint folder (model_path) on the task's GPU or CPU",
+    )
+    model_path: str | None = Field(None, description="the checkpoint folder of backend=transformers")
+    batch_size: int = Field(8, ge=1, description="images per generate call of backend=transformers")
     llm: LlmConfig = Field(
         default_factory=_caption_llm,
         description="the VLM: backend endpoint (any OpenAI-compatible server taking image_url parts), "

@@ -75,3 +75,16 @@ def test_bench_ocr_engines_smoke() -> None:
     tesseract = result["tesseract"]["diacritics"]
     assert tesseract["pages"] == 1 and tesseract["cer"] <= 0.03 and tesseract["seconds"] > 0
     assert not result["rapidocr_run"] and "rapidocr" not in result  # the peer's venv is not made here
+
+
+@pytest.mark.timeout(300)
+def test_bench_recaption_client_smoke() -> None:
+    result = _result("bench_recaption_client.py", "--images", "40", "--repeats", "1")
+    assert result["images"] == 40 and result["ours"]["cpu_s_per_1000"] > 0 and result["ratio_cpu"] > 0
+
+
+@pytest.mark.slow  # importing torch + transformers
+@pytest.mark.timeout(300)
+def test_bench_recaption_gpu_tiny() -> None:
+    result = _result("bench_recaption_gpu.py", "--tiny")
+    assert result["gpu"] == "cpu" and result["answers"] == result["images"] == 8 and result["images_s"] > 0

@@ -191,3 +191,43 @@ def test_the_pairs_job_writes_recaptioned_shards_and_reports_the_funnel(tmp_path
     assert main(["report", str(dataset)]) == 0
     report = (dataset / "report.json").read_text()
     assert '"recaption"' in report and "caption_refusal" in report  # the funnel and the gallery's reason
+
+
+@pytest.mark.timeout(300)
+def test_the_transformers_backend_captions_with_a_local_checkpoint(tmp_path):
+    """A tiny random Idefics3 exported by the trainer answers on the CPU: its captions are noise,
+    so the test checks the plumbing: every candidate is generated, staged, checked and recorded,
+    and a re-run loads no model and generates nothing."""
+    pytest.importorskip("torch")
+    from tests.test_training_data import build_datasets
+    from training.config import TrainConfig
+    from training.loop import Trainer
+
+    manifests = build_datasets(tmp_path / "data", count=8)
+    trainer = Trainer(
+        TrainConfig.model_validate(
+            {
+                "datasets": [{"manifest": str(manifests["pair"])}],
+                "checkpoint_dir": str(tmp_path / "run"),
+                "steps": 1,
+                "data": {"max_length": 128, "max_image_size": 32},
+                "model": {"vocab_size": 320, "tokenizer_samples": 16},
+            }
+        )
+    )
+    trainer.run(log=lambda _: None)
+    model = trainer.export(tmp_path / "model")
+    cfg = config(
+        tmp_path, "http://unused", "recaption.backend=transformers", f"recaption.model_path={model}",
+        "recaption.batch_size=4", "recaption.llm.max_new_tokens=16", "recaption.scorer=first",
+    )  # fmt: skip
+    out, stats = run_step(cfg, pair_docs(5))
+    assert stats["local_generations"] == 15 and stats["candidates"] == 15
+    for doc in out:
+        captions = doc.metadata["meta"]["captions"]
+        assert captions["model"] == str(model) and len(captions["candidates"]) == 3
+        assert all("text" in c for c in captions["candidates"])  # generated (then maybe dropped)
+    step = Recaption(cfg)
+    again = list(step.run(iter(pair_docs(5)), rank=0))
+    assert step.local is None and "local_generations" not in step.stats.stats
+    assert [d.metadata["meta"]["captions"] for d in again] == [d.metadata["meta"]["captions"] for d in out]

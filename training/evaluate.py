@@ -105,11 +105,8 @@ def greedy_answer(model: nn.Module, processor: Processor, raw: RawSample, max_ne
     answer starts (the prompt, images included), then one token at a time is appended until the
     end of the answer (``<end_of_utterance>`` for ``qa``, end of text otherwise)."""
     sample = json.loads(raw.members["json"])
-    encoded = processor.encode(with_answer(sample, "\x00"), raw.members, raw.key)
-    if encoded is None:
-        raise ValueError(f"sample {raw.key}: no room for an answer within max_length")
-    marker = processor.text("\x00" if sample["kind"] != "qa" else " \x00")
-    prompt = _before(encoded.input_ids, marker)
+    encoded = answer_prompt(processor, sample, raw.members, raw.key)
+    prompt = encoded.input_ids
     stop = {processor.ids.end_of_utterance if sample["kind"] == "qa" else processor.ids.eos}
     device = next(model.parameters()).device
     new: list[int] = []
@@ -123,6 +120,17 @@ def greedy_answer(model: nn.Module, processor: Processor, raw: RawSample, max_ne
             break
         new.append(token)
     return processor.tokenizer.decode(new).strip()
+
+
+def answer_prompt(processor: Processor, sample: dict, members: dict[str, bytes], key: str = "") -> Encoded:
+    """The sample encoded up to where its answer starts (the prompt, images included): the
+    input of generation. Its labels are all ``IGNORE``."""
+    encoded = processor.encode(with_answer(sample, "\x00"), members, key)
+    if encoded is None:
+        raise ValueError(f"sample {key}: no room for an answer within max_length")
+    marker = processor.text("\x00" if sample["kind"] != "qa" else " \x00")
+    ids = _before(encoded.input_ids, marker)
+    return Encoded(ids, [IGNORE] * len(ids), encoded.tiles, encoded.sizes)
 
 
 def _before(ids: list[int], marker: list[int]) -> list[int]:

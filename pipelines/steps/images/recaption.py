@@ -9,6 +9,9 @@ Answers are staged under ``_stage/recaption_responses/`` keyed by the image's sh
 (template, model, sampling settings, seed), so a re-run, after a kill or with more templates,
 asks only what is missing; identical images are asked once.
 
+With ``recaption.backend=transformers`` a local checkpoint answers instead of a server
+(``training.generate.LocalVlm``: batched on the task's GPU, else the CPU), staged the same way.
+
 Each candidate is checked (``filters/synthetic_captions.py``: empty, refusal, repetition, too
 short / long, wrong language), PII placeholders are applied, and the valid ones are scored by
 ``recaption.scorer`` (CLIP similarity with the job's model by default; ``first``; or any
@@ -103,15 +106,21 @@ class Recaption(PipelineStep):
         self.exclusion_writer = exclusion_writer
         self.folder = f"{cfg.dataset_dir}/_stage/{RESPONSES}"
         self.log_dir = f"{cfg.dataset_dir}/_logs/recaption_server"
+        self.local = None  # backend=transformers: the model, loaded on first use
 
     # -- requests -----------------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        rc = self.cfg.recaption
+        return rc.model_path if rc.backend == "transformers" else rc.llm.model
+
     def requests(self, image_sha: str) -> list[dict[str, Any]]:
         """(template, seed, staging key) of every candidate of one image."""
         rc, llm = self.cfg.recaption, self.cfg.recaption.llm
         out = []
         for template, k in itertools.product(rc.templates, range(rc.samples)):
             seed = request_seed(self.cfg.seed, f"{image_sha}\0{template}\0{k}")
-            what = {"template": template, "model": llm.model, "temperature": llm.temperature,
+            what = {"template": template, "model": self.model_name, "temperature": llm.temperature,
                     "top_p": llm.top_p, "max_new_tokens": llm.max_new_tokens, "seed": seed}  # fmt: skip
             key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
             out.append({"template": template, "seed": seed, "key": key})
@@ -147,7 +156,7 @@ class Recaption(PipelineStep):
         return {
             "doc_id": sha,
             "request_sha256": request["key"],
-            "model": self.cfg.recaption.llm.model,
+            "model": self.model_name,
             "text": result.text,
             "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens,
@@ -155,6 +164,32 @@ class Recaption(PipelineStep):
             "attempts": result.attempts,
             "error": result.error,
         }
+
+    def _generate_here(
+        self, items: list[tuple[str, bytes, dict]], stage: ResponseStage, staged: dict
+    ) -> None:
+        """backend=transformers: the local model answers every request, staged like the server's."""
+        if self.local is None:
+            from training.generate import LocalVlm  # torch only where this backend runs
+
+            self.local = LocalVlm(self.cfg.recaption.model_path, self.cfg.recaption.batch_size)
+        llm = self.cfg.recaption.llm
+        rows = []
+        for start in range(0, len(items), llm.flush_every):
+            chunk = items[start : start + llm.flush_every]
+            with self.track_time():
+                texts = self.local.answer(
+                    [(image, r["template"], r["seed"]) for _, image, r in chunk],
+                    llm.max_new_tokens, llm.temperature, llm.top_p,
+                )  # fmt: skip
+            rows = [
+                self._row(sha, r, ChatResult(text=text, finish_reason="stop", attempts=1))
+                for (sha, _, r), text in zip(chunk, texts, strict=True)
+            ]
+            stage.write(rows)
+            for row in rows:
+                staged[(row["doc_id"], row["request_sha256"])] = row
+            self.stat_update("local_generations", value=len(rows))
 
     # -- choosing -----------------------------------------------------------------------------
     def choose(self, doc: Document, rows: list[tuple[dict, dict | None]], writer, rank: int) -> None:
@@ -194,7 +229,7 @@ class Recaption(PipelineStep):
             "original": doc.text,
             "synthetic": chosen["text"] if chosen else None,
             "score": chosen["score"] if chosen else None,
-            "model": rc.llm.model,
+            "model": self.model_name,
             "candidates": candidates,
         }
 
@@ -245,7 +280,9 @@ class Recaption(PipelineStep):
                             if (sha, r["key"]) not in staged:
                                 todo.setdefault((sha, r["key"]), (sha, image, r))
                     self.stat_update("responses_reused", value=sum(len(r) for _, _, r in plans) - len(todo))
-                    if todo:
+                    if todo and self.cfg.recaption.backend == "transformers":
+                        self._generate_here(list(todo.values()), stage, staged)
+                    elif todo:
                         if client is None:
                             loop, stack = LoopThread(), AsyncExitStack()
                             transport = loop.run(
