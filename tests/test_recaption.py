@@ -1,7 +1,7 @@
 """Synthetic captions (``pipelines/steps/images/recaption.py``) against an imperfect vision-language
 model: a local OpenAI-compatible server that reads the image it is sent (the colour of the colour
 task's shape) and answers right, confidently wrong, with refusals, loops, empty or German text,
-500s and 400s. With an oracle scorer the chosen caption names the right colour; every candidate is
+500s, stalls and 400s. With an oracle scorer the chosen caption names the right colour; every candidate is
 kept or dropped with a reason; a re-run asks nothing again; a failed run resumes."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.llm_server import LlmServer, Reply, refusal, seen, text
 TEMPLATES = ["T-wrong: caption this image.", "T-right: caption this image.", "T-faulty: caption this image."]
 SCRIPT = {
     "T-wrong": [seen("wrong")],  # a confident wrong colour, every time
-    "T-right": [Reply(500), seen("right")],  # a server error first: retried
+    "T-right": [Reply(500), Reply(delay=3), seen("right")],  # a server error, then a stall: retried
     "T-faulty": [
         refusal(),
         text("a shape a shape a shape a shape a shape a shape"),
@@ -55,7 +55,8 @@ def config(tmp_path, url: str, *overrides: str) -> PairsConfig:
             f"output_dir={tmp_path}", "dataset=rc", "recaption.enabled=true",
             f"recaption.llm.endpoint_url={url}", "recaption.llm.model=scripted-model",
             f"recaption.templates={json.dumps(TEMPLATES)}", "recaption.scorer=tests.test_recaption:oracle",
-            "recaption.llm.backoff_s=0.01", "recaption.llm.concurrency=4", *overrides,
+            "recaption.llm.backoff_s=0.01", "recaption.llm.concurrency=4", "recaption.llm.request_timeout_s=1",
+            *overrides,
         ],
     )  # fmt: skip
 
@@ -78,7 +79,7 @@ def test_the_right_colour_is_chosen_among_imperfect_answers(tmp_path):
     with LlmServer(SCRIPT) as server:
         out, stats = run_step(config(tmp_path, server.url), docs)
         asked = server.requests
-    assert len(out) == 40 and asked == 40 * 3 + 1  # one retry after the 500
+    assert len(out) == 40 and asked == 40 * 3 + 2  # retried after the 500 and after the stall
     right = sum(
         d.metadata["meta"]["captions"]["synthetic"].split()[1] == d.metadata["qa"][0]["assistant"]
         for d in out
