@@ -232,3 +232,33 @@ def test_the_transformers_backend_captions_with_a_local_checkpoint(tmp_path):
     again = list(step.run(iter(pair_docs(5)), rank=0))
     assert step.local is None and "local_generations" not in step.stats.stats
     assert [d.metadata["meta"]["captions"] for d in again] == [d.metadata["meta"]["captions"] for d in out]
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_resumes_without_asking_again(tmp_path):
+    """SIGKILL in the middle of the stage: what was staged is kept, the re-run asks only for the
+    rest, and every pair gets its caption."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from pipelines.steps.docmatix.llm_responses import ResponseStage
+
+    slow = {"T-": [Reply(delay=0.3, vision="right")]}
+    with LlmServer(slow) as server:
+        cfg = config(tmp_path, server.url, "recaption.llm.flush_every=4", "recaption.llm.concurrency=2")
+        child = multiprocessing.get_context("fork").Process(target=run_step, args=(cfg, pair_docs(12)))
+        child.start()
+        folder = tmp_path / "rc" / "_stage" / "recaption_responses"
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+    staged = len(ResponseStage(str(folder), 0).load())
+    assert 4 <= staged < 36, staged  # killed part-way: some answers staged, not all
+    with LlmServer({"T-": [seen("right")]}) as server:
+        out, _ = run_step(config(tmp_path, server.url), pair_docs(12))
+        assert server.requests == 36 - staged
+    assert all(d.metadata["meta"]["captions"]["synthetic"] for d in out)
