@@ -207,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an Idefics2/Idefics3-style model on shard datasets (needs the `train` extra)",
         add_help=False,  # `vlmdata train ...` is handed whole to training.cli (see main)
     )
+    commands.add_parser(
+        "ablate",
+        help="train and evaluate variants x seeds of a training config; ablation.json and .html",
+        add_help=False,  # handed whole to training.ablate (see main)
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -369,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.cli import main as train_main  # lazy: torch only for training
 
         return train_main(argv[1:])
+    if argv[:1] == ["ablate"]:
+        from training.ablate import main as ablate_main
+
+        return ablate_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

@@ -109,13 +109,16 @@ def greedy_answer(model: nn.Module, processor: Processor, raw: RawSample, max_ne
     prompt = encoded.input_ids
     stop = {processor.ids.end_of_utterance if sample["kind"] == "qa" else processor.ids.eos}
     device = next(model.parameters()).device
+    never = sorted(processor.ids.never_predicted)
     new: list[int] = []
     for _ in range(max_new_tokens):
         ids = prompt + new
         step = Encoded(ids, [IGNORE] * len(ids), encoded.tiles, encoded.sizes)
         batch = collate([[step]], len(ids), processor.ids.pad)
         inputs = {k: batch[k].to(device) for k in INPUTS if k in batch}
-        token = int(model(**inputs, use_cache=False).logits[0, -1].argmax())
+        logits = model(**inputs, use_cache=False).logits[0, -1]
+        logits[never] = float("-inf")  # an image placeholder would ask for features there are none of
+        token = int(logits.argmax())
         if token in stop:
             break
         new.append(token)

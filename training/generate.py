@@ -88,6 +88,7 @@ class LocalVlm:
                 top_p=top_p if temperature > 0 else None,
                 eos_token_id=[self.ids.end_of_utterance, self.ids.eos],
                 pad_token_id=self.ids.pad,
+                suppress_tokens=sorted(self.ids.never_predicted),  # no image placeholders in a caption
                 use_cache=True,
             )
             for row in generated[:, longest:].tolist():
