@@ -2,6 +2,7 @@
 
 import json
 import tarfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -78,6 +79,8 @@ def test_import_keeps_turns_and_images(tmp_path, capsys):
         [
             "import",
             "cauldron",
+            "--config",
+            str(Path(__file__).resolve().parents[1] / "configs" / "cauldron.yaml"),
             str(subset),
             f"output_dir={out}",
             "executor.kind=local",

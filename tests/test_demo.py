@@ -13,7 +13,7 @@ from pipelines.jobs import JOBS
 from schemas.samples import KINDS
 from schemas.validate import validate_dataset
 from tests.helpers import REPO
-from tests.llm_server import LlmServer, grounded
+from tests.llm_server import LlmServer, grounded, seen
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,13 @@ def test_demo_end_to_end(demo):
 
 # what a job needs beyond the demo, as the README's table says: the key=value a user adds
 NEEDS = {"pairs": ["clip.enabled=false"]}  # CLIP scores need open_clip weights (clip.weights=PATH)
+CONFIG_JOB = {"recaption": "pairs"}  # configs/recaption.yaml: the pairs job with synthetic captions
+NOT_JOBS = {  # configs of other commands, each run by its own tests
+    "train": "vlmdata train (below)",
+    "ablate": "vlmdata ablate (tests/test_ablate.py)",
+    "cauldron": "vlmdata import cauldron (tests/test_cauldron_import.py)",
+    "conversations": "vlmdata import messages|alpaca|llava|sharegpt (tests/test_instruction_import.py)",
+}
 
 
 @pytest.mark.timeout(900)
@@ -73,14 +80,17 @@ def test_every_default_config_runs_on_what_the_demo_wrote(demo):
     validates (docmatix against a scripted local endpoint, pairs without CLIP scores)."""
     root, result = demo
     assert result.returncode == 0, result.stdout[-2000:]
-    assert set(JOBS) == {path.stem for path in (REPO / "configs").glob("*.yaml")} - {"train"}
+    configs = {path.stem for path in (REPO / "configs").glob("*.yaml")} - set(NOT_JOBS)
+    assert configs == set(JOBS) | set(CONFIG_JOB)
     datasets = {}
-    with LlmServer(default=grounded()) as llm:
-        for name in sorted(JOBS):
-            extra = [*NEEDS.get(name, []), *([f"llm.endpoint_url={llm.url}"] if name == "docmatix" else [])]
+    vlm_models = ("HuggingFaceTB/SmolVLM-Instruct",)
+    with LlmServer(default=grounded()) as llm, LlmServer(default=seen("right"), models=vlm_models) as vlm:
+        for name in sorted(configs):
+            extra = [*NEEDS.get(name, []), *([f"llm.endpoint_url={llm.url}"] if name == "docmatix" else []),
+                     *([f"recaption.llm.endpoint_url={vlm.url}"] if name == "recaption" else [])]  # fmt: skip
             done = vlmdata(
-                root, "run", name, "--config", str(REPO / f"configs/{name}.yaml"), "--executor", "local",
-                "--no-progress", f"output_dir={root / 'jobs'}", *extra,
+                root, "run", CONFIG_JOB.get(name, name), "--config", str(REPO / f"configs/{name}.yaml"),
+                "--executor", "local", "--no-progress", f"output_dir={root / 'jobs'}", *extra,
             )  # fmt: skip
             assert done.returncode == 0, f"make {name}:\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}"
             manifest = next(line for line in done.stdout.splitlines() if line.startswith("done in"))

@@ -14,6 +14,7 @@ from pipelines.cli import main
 from schemas.validate import validate_dataset
 from synth.demo.instructions import EXPECTED, QUESTION, write_all
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FILES = {
     "alpaca": "alpaca.jsonl",
     "sharegpt": "sharegpt.jsonl",
@@ -37,6 +38,8 @@ def imported(tmp_path_factory) -> tuple[Path, Path, dict[str, Path]]:
             "import",
             layout,
             "--no-progress",
+            "--config",  # as shipped, output_dir overridden
+            str(CONFIGS / "conversations.yaml"),
             str(files / name),
             f"output_dir={out}",
             "executor.kind=local",
