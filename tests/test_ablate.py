@@ -91,7 +91,9 @@ def test_variants_and_seeds_are_trained_evaluated_kept_and_reported(manifests, t
     assert all(r["status"] == "failed" and "no-such-checkpoint" in r["error"] for r in broken["runs"])
     assert broken["scores"]["qa_loss"]["mean"] is None
     versus = by_name["pairs_only"]["vs_base"]["qa_loss"]
-    assert versus["beyond_spread"] == (abs(versus["diff"]) > versus["spread"]) and versus["statement"]
+    spreads = [by_name[n]["scores"]["qa_loss"]["spread"] for n in ("pairs_only", "both")]
+    assert versus["margin"] == pytest.approx(2 * (spreads[0] ** 2 / 2 + spreads[1] ** 2 / 2) ** 0.5, abs=1e-4)
+    assert versus["beyond_spread"] == (abs(versus["diff"]) > versus["margin"]) and versus["statement"]
     written = json.loads((out / "ablation.json").read_text())
     assert written["base"] == "both" and [v["name"] for v in written["variants"]] == [
         "both",
@@ -153,3 +155,22 @@ def test_bad_ablations_are_refused_before_any_training(manifests, tmp_path, caps
         err = capsys.readouterr().err
         assert __import__("re").search(message, err), err
         assert not (folder / "out" / "runs").exists()  # nothing trained
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_shipped_ablation_shows_the_ocr_effect(tmp_path, monkeypatch):
+    """configs/ablate.yaml as shipped, one seed: the reading data is what makes the model read,
+    and the colour task (the control) is learned either way."""
+    from pipelines.ablation_data import build
+
+    monkeypatch.chdir(tmp_path)  # the shipped config names demo-out/ablation/... from the current folder
+    build(tmp_path / "demo-out" / "ablation")
+    config = Path(__file__).resolve().parents[1] / "configs" / "ablate.yaml"
+    summary = run_ablation(
+        str(config), ["seeds=[0]", f"output_dir={tmp_path / 'result'}"], say=lambda _: None
+    )
+    scores = {v["name"]: {k: s["mean"] for k, s in v["scores"].items()} for v in summary["variants"]}
+    assert scores["with_ocr"]["reading"] - scores["without_ocr"]["reading"] >= 0.15
+    assert scores["without_ocr"]["reading"] <= 0.05
+    assert min(scores["with_ocr"]["colour"], scores["without_ocr"]["colour"]) >= 0.95

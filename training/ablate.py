@@ -1,5 +1,8 @@
 """``vlmdata ablate --config configs/ablate.yaml``: what a data choice does to a model.
 
+A difference to the base variant is called beyond the seed spread when it exceeds twice the
+standard error of the difference of the two means over seeds (sample standard deviations).
+
 The seeds decided their recipe by ablation: a model trained with a choice against one trained
 without, everything else equal. An ablation config names a base training config (``base``), the
 ``variants`` (each ``set``s training keys over the base: datasets, weights, per-dataset settings,
@@ -299,18 +302,21 @@ def summarise(plan: Plan, records: list[dict]) -> dict:
             mine, theirs = variant["scores"][name], by_name[base]["scores"][name]
             if mine["mean"] is None or theirs["mean"] is None:
                 continue
-            diff = mine["mean"] - theirs["mean"]
-            spread = mine["spread"] + theirs["spread"]
-            beyond = abs(diff) > spread
+            diff = round(mine["mean"] - theirs["mean"], 4)
+            # twice the standard error of the difference of two means over seeds (about a 95%
+            # interval): beyond it, the seeds alone would rarely produce the difference
+            n_mine, n_theirs = len(mine["values"]), len(theirs["values"])
+            margin = round(2 * (mine["spread"] ** 2 / n_mine + theirs["spread"] ** 2 / n_theirs) ** 0.5, 4)
+            beyond = abs(diff) > margin
             if len(plan.cfg.seeds) < 2:
                 statement = "one seed: no spread to compare with"
             elif beyond:
-                statement = f"{'higher' if diff > 0 else 'lower'} than {base} by more than the seed spread"
+                statement = f"{'higher' if diff > 0 else 'lower'} than {base} beyond the seed spread (margin {margin:.3f})"
             else:
-                statement = f"within the seed spread of {base}"
+                statement = f"within the seed spread of {base} (margin {margin:.3f})"
             variant["vs_base"][name] = {
-                "diff": round(diff, 4),
-                "spread": round(spread, 4),
+                "diff": diff,
+                "margin": margin,
                 "beyond_spread": beyond,
                 "statement": statement,
             }
