@@ -174,3 +174,20 @@ def test_the_shipped_ablation_shows_the_ocr_effect(tmp_path, monkeypatch):
     assert scores["with_ocr"]["reading"] - scores["without_ocr"]["reading"] >= 0.15
     assert scores["without_ocr"]["reading"] <= 0.05
     assert min(scores["with_ocr"]["colour"], scores["without_ocr"]["colour"]) >= 0.95
+
+
+@pytest.mark.timeout(300)
+def test_runs_go_to_ray_in_parallel(manifests, tmp_path):
+    variants = [
+        {"name": "both"},
+        {"name": "pairs_only", "set": {"datasets": [{"manifest": str(manifests["pair"])}]}},
+    ]
+    config = write_configs(tmp_path, manifests, variants)
+    sequential = run_ablation(
+        str(config), ["seeds=[0]", f"output_dir={tmp_path / 'one'}"], say=lambda _: None
+    )
+    parallel = run_ablation(
+        str(config), ["seeds=[0]", "parallel=2", f"output_dir={tmp_path / 'two'}"], say=lambda _: None
+    )
+    assert [v["scores"] for v in parallel["variants"]] == [v["scores"] for v in sequential["variants"]]
+    assert (tmp_path / "two" / "runs" / "pairs_only-seed0" / "result.json").exists()
