@@ -37,16 +37,31 @@ BODY = json.dumps(
 ).encode()
 
 
-def serve(port: int) -> None:
+def serve(port: int, body: bytes = BODY) -> None:
+    """The instant server: every chat completion answered with ``body``."""
     from aiohttp import web
 
     async def chat(request: web.Request) -> web.Response:
         await request.read()
-        return web.Response(body=BODY, content_type="application/json")
+        return web.Response(body=body, content_type="application/json")
 
-    app = web.Application()
+    app = web.Application(client_max_size=64 * 1024 * 1024)  # requests may carry images
     app.router.add_post("/v1/chat/completions", chat)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def start_server(body: bytes = BODY):
+    """(the server process, its base URL) once it accepts connections."""
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port, body), daemon=True)
+    server.start()
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, f"http://127.0.0.1:{port}/v1"
 
 
 def free_port() -> int:
@@ -98,16 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     from results import emit
 
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(100):  # wait for the server
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    server, url = start_server()
     pages = "Page 1:\n" + "The council met on Monday and approved the budget for the library. " * 60
     best: dict[str, tuple[float, float]] = {}
     try:

@@ -14,7 +14,7 @@ page count of all copies; both sides render every one of them. Each run is timed
   layer are rendered, then dropped as ``ocr_disabled``).
 * bare: one loop, ``pymupdf.open`` -> for every page ``Page.get_pixmap`` at the job's zoom
   (``render.dpi``, lowered so the longer side fits ``render.max_side``; RGB, no alpha) -> JPEG at
-  ``shards.jpeg_quality`` with Pillow's encoder, as ``pdf_pages.encode`` does (Pillow's
+  ``shards.jpeg_quality`` with Pillow's encoder, as ``page_image.encode`` does (Pillow's
   libjpeg-turbo, not MuPDF's writer) -> bytes kept in memory. No text, no filters, no files.
 
 Runs alternate (job, bare) for ``--repeats`` rounds (8: this shared machine's speed moves by a
@@ -55,7 +55,7 @@ from PIL import Image
 
 from pipelines.executors import run_stages
 from pipelines.pdf_ocr import build_pdf_ocr
-from pipelines.steps.pdf.pdf_pages import zoom_for
+from pipelines.steps.pdf.page_image import zoom_for
 from pipelines.steps.pdf.pdf_reader import probe_pdf
 from schemas.config import load_config
 from schemas.config_pdf import PdfOcrConfig

@@ -21,12 +21,11 @@ import argparse
 import asyncio
 import base64
 import json
-import multiprocessing
-import resource
 import shutil
-import socket
 import tempfile
 import time
+
+from bench_llm_client import cpu, start_server
 
 CAPTION = "A red shape on a grey background next to a small blue circle."
 BODY = json.dumps(
@@ -40,33 +39,6 @@ BODY = json.dumps(
         "usage": {"prompt_tokens": 800, "completion_tokens": 14, "total_tokens": 814},
     }
 ).encode()
-
-
-def serve(port: int) -> None:
-    from aiohttp import web
-
-    async def chat(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=BODY, content_type="application/json")
-
-    async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "m", "object": "model"}]})
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/v1/models", models)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def documents(images: list[bytes]):
@@ -135,16 +107,7 @@ def main() -> None:
     from synth.demo.documents import make_image
 
     images = [make_image(i, 512, 384) for i in range(args.images)]  # the pairs job resizes to 512
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    server, url = start_server(BODY)
     best: dict[str, tuple[float, float]] = {}
     try:
         for _ in range(args.repeats):

@@ -70,6 +70,24 @@ def _options_help(job: Job) -> str:
     return "\n".join(lines)
 
 
+def _run_options(sub: argparse.ArgumentParser, example: str) -> None:
+    """The options every job run and import takes: executor, progress, log level, overrides."""
+    sub.add_argument(
+        "--executor",
+        choices=["local", "ray", "slurm"],
+        help="where tasks run: local processes, a Ray cluster (embedded when no --ray-address or "
+        "RAY_ADDRESS), or Slurm; overrides executor.kind",
+    )
+    sub.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+    sub.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="driver log level; INFO prints datatrove's per-step statistics [default: WARNING]",
+    )
+    sub.add_argument("overrides", nargs="*", metavar="key=value", help=f"config overrides, e.g. {example}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vlmdata",
@@ -94,24 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--config", help=f"YAML file of the job (e.g. configs/{job.name}.yaml)")
         sub.add_argument(
-            "--executor",
-            choices=["local", "ray", "slurm"],
-            help="where tasks run: local processes, a Ray cluster (embedded when no --ray-address or "
-            "RAY_ADDRESS), or Slurm; overrides executor.kind",
-        )
-        sub.add_argument(
             "--ray-address", help="address of a running Ray cluster; overrides executor.ray_address"
         )
-        sub.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
-        sub.add_argument(
-            "--log-level",
-            default="WARNING",
-            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-            help="driver log level; INFO prints datatrove's per-step statistics [default: WARNING]",
-        )
-        sub.add_argument(
-            "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. executor.tasks=4"
-        )
+        _run_options(sub, "executor.tasks=4")
 
     importer = commands.add_parser(
         "import",
@@ -130,19 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("path", metavar="PATH", help="a file, a folder of them (recursive) or a glob")
         sub.add_argument("--config", help="YAML file of the import's keys (e.g. output_dir, shards.*)")
-        sub.add_argument(
-            "--executor", choices=["local", "ray", "slurm"], help="where tasks run; overrides executor.kind"
-        )
-        sub.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
-        sub.add_argument(
-            "--log-level",
-            default="WARNING",
-            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-            help="driver log level",
-        )
-        sub.add_argument(
-            "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dataset=ai2d"
-        )
+        _run_options(sub, "dataset=ai2d")
 
     validate = commands.add_parser(
         "validate",
