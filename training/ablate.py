@@ -174,15 +174,9 @@ class Plan:
 # -- one run ------------------------------------------------------------------------------------
 def evaluate(trainer, cfg: TrainConfig, evaluation: EvalSet) -> float:
     """The score of a trained model on one evaluation set (see the module docstring)."""
-    import json as _json
-
-    import torch
-    from rapidfuzz.distance import Levenshtein
-
     from training.data import StreamSpec, manifest_shards
-    from training.evaluate import answer_of, evaluate_choices, exact_match, greedy_answer, read_samples
+    from training.evaluate import metric_score, read_samples
     from training.loop import processors_for
-    from training.packing import collate
 
     eval_cfg = cfg.model_copy(update={"datasets": [DatasetSpec(manifest=evaluation.manifest)]})
     (processor,) = processors_for(eval_cfg, trainer.model.config, trainer.tokenizer, trainer.ids)
@@ -191,37 +185,9 @@ def evaluate(trainer, cfg: TrainConfig, evaluation: EvalSet) -> float:
     )
     if not samples:
         raise ValueError(f"evaluation {evaluation.name}: no samples in {evaluation.manifest}")
-    model = trainer.model
-    if evaluation.metric == "choice":
-        return evaluate_choices(model, processor, samples, evaluation.choices)
-    if evaluation.metric == "exact_match":
-        return exact_match(model, processor, samples, evaluation.max_new_tokens)
-    if evaluation.metric in ("char_accuracy", "anls"):
-        model.eval()
-        scores = []
-        for raw in samples:
-            truth = answer_of(_json.loads(raw.members["json"])).strip()
-            guess = greedy_answer(model, processor, raw, evaluation.max_new_tokens)
-            distance = Levenshtein.normalized_distance(guess.lower(), truth.lower())
-            scores.append(1 - distance if evaluation.metric == "char_accuracy" or distance < 0.5 else 0.0)
-        return sum(scores) / len(scores)
-    losses, tokens = 0.0, 0  # loss per answer token over the set
-    model.eval()
-    with torch.no_grad():
-        for raw in samples:
-            encoded = processor.encode(_json.loads(raw.members["json"]), raw.members, raw.key)
-            if encoded is None:
-                continue
-            batch = collate([[encoded]], len(encoded.input_ids), processor.ids.pad)
-            inputs = {
-                k: batch[k]
-                for k in ("input_ids", "labels", "position_ids", "pixel_values", "pixel_attention_mask")
-                if k in batch
-            }
-            count = int((batch["labels"][:, 1:] != -100).sum())
-            losses += float(model(**inputs, use_cache=False).loss) * count
-            tokens += count
-    return losses / max(tokens, 1)
+    return metric_score(
+        trainer.model, processor, samples, evaluation.metric, evaluation.choices, evaluation.max_new_tokens
+    )
 
 
 def run_one(variant: str, seed: int, train_cfg: TrainConfig, evaluations: list[EvalSet], folder: str) -> dict:
@@ -237,7 +203,7 @@ def run_one(variant: str, seed: int, train_cfg: TrainConfig, evaluations: list[E
         from training.loop import Trainer
 
         stages.run(train_cfg, log=lambda _: None, say=lambda _: None)
-        trainer = Trainer(stages.resolve(train_cfg)[-1][1] if not train_cfg.stages else _final(train_cfg))
+        trainer = Trainer(train_cfg if not train_cfg.stages else stages.final_config(train_cfg))
         record["scores"] = {e.name: round(evaluate(trainer, train_cfg, e), 4) for e in evaluations}
     except Exception as error:  # a crashed run is reported, not dropped, and the others go on
         record |= {
@@ -254,26 +220,6 @@ def run_one(variant: str, seed: int, train_cfg: TrainConfig, evaluations: list[E
     if record["status"] == "ok":  # a failed run is tried again next time
         (folder_path / "result.json").write_text(json.dumps(record, indent=1))
     return record
-
-
-def _final(train_cfg: TrainConfig) -> TrainConfig:
-    """A config that loads the last stage's exported weights, for evaluation."""
-    from training import stages
-
-    last = stages.resolve(train_cfg)[-1][1]
-    model = {
-        **last.model.model_dump(),
-        "path": str(Path(last.checkpoint_dir) / "final"),
-        "vision": None,
-        "text": None,
-    }
-    return last.model_copy(
-        update={
-            "model": type(last.model).model_validate(model),
-            "lora": last.lora.model_copy(update={"enabled": False, "dora": False}),
-            "stages": [],
-        }
-    )
 
 
 # -- the ablation -------------------------------------------------------------------------------

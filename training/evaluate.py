@@ -161,3 +161,59 @@ def exact_match(
     finally:
         model.train(was_training)
     return hits / len(samples)
+
+
+def similarity_score(
+    model: nn.Module, processor: Processor, samples: Sequence[RawSample], anls: bool, max_new_tokens: int
+) -> float:
+    """Mean of 1 - normalised edit distance between the greedy answer and the truth (case
+    ignored): character accuracy, or with ``anls`` DocVQA's ANLS (a distance of 0.5 or more
+    scores 0)."""
+    from rapidfuzz.distance import Levenshtein
+
+    scores = []
+    for raw in samples:
+        truth = answer_of(json.loads(raw.members["json"])).strip()
+        distance = Levenshtein.normalized_distance(
+            greedy_answer(model, processor, raw, max_new_tokens).lower(), truth.lower()
+        )
+        scores.append(0.0 if anls and distance >= 0.5 else 1 - distance)
+    return sum(scores) / len(scores)
+
+
+@torch.no_grad()
+def answer_loss(model: nn.Module, processor: Processor, samples: Sequence[RawSample]) -> float:
+    """Mean loss per loss-carrying token over the samples (a held-out loss)."""
+    model.eval()
+    losses, tokens = 0.0, 0
+    for raw in samples:
+        encoded = processor.encode(json.loads(raw.members["json"]), raw.members, raw.key)
+        if encoded is None:
+            continue
+        batch = collate([[encoded]], len(encoded.input_ids), processor.ids.pad)
+        inputs = {k: batch[k] for k in (*INPUTS, "labels") if k in batch}
+        count = int((batch["labels"][:, 1:] != IGNORE).sum())
+        losses += float(model(**inputs, use_cache=False).loss) * count
+        tokens += count
+    return losses / max(tokens, 1)
+
+
+def metric_score(
+    model: nn.Module,
+    processor: Processor,
+    samples: Sequence[RawSample],
+    metric: str,
+    choices: Sequence[str] | None = None,
+    max_new_tokens: int = 16,
+) -> float:
+    """One metric over the samples: ``exact_match``, ``char_accuracy``, ``anls``, ``choice``, ``loss``."""
+    if metric == "choice":
+        return evaluate_choices(model, processor, samples, choices or [])
+    if metric == "exact_match":
+        return exact_match(model, processor, samples, max_new_tokens)
+    if metric in ("char_accuracy", "anls"):
+        model.eval()
+        return similarity_score(model, processor, samples, metric == "anls", max_new_tokens)
+    if metric == "loss":
+        return answer_loss(model, processor, samples)
+    raise ValueError(f"unknown metric {metric!r}")

@@ -94,3 +94,21 @@ def run(
             trainer.dist.barrier()
             finals.append(final)
     return finals
+
+
+def final_config(train_cfg: TrainConfig) -> TrainConfig:
+    """A config that loads the last stage's exported weights, for evaluation."""
+    last = resolve(train_cfg)[-1][1]
+    model = {
+        **last.model.model_dump(),
+        "path": str(Path(last.checkpoint_dir) / "final"),
+        "vision": None,
+        "text": None,
+    }
+    return last.model_copy(
+        update={
+            "model": type(last.model).model_validate(model),
+            "lora": last.lora.model_copy(update={"enabled": False, "dora": False}),
+            "stages": [],
+        }
+    )

@@ -107,6 +107,46 @@ class LoopThread:
         self.loop.close()
 
 
+class ClientSession:
+    """A task's chat client, opened on first use: an asyncio loop in a thread, the transport
+    (``synth.llm.open_transport``) and a ``ChatClient``; ``close`` puts the client's counts into
+    the step's stats (``llm_<key>``) and shuts the transport down. The docmatix and recaption
+    steps share it."""
+
+    COUNTS = ("requests", "retries", "succeeded", "failed", "prompt_tokens", "completion_tokens")
+
+    def __init__(self, llm, rank: int, log_dir: str):
+        self.llm, self.rank, self.log_dir = llm, rank, log_dir
+        self.loop: LoopThread | None = None
+        self.stack: AsyncExitStack | None = None
+        self.client: ChatClient | None = None
+
+    def open(self) -> ChatClient | None:
+        """The client; None on a worker node of a multi-node server (it only serves)."""
+        if self.client is None:
+            self.loop, self.stack = LoopThread(), AsyncExitStack()
+            transport = self.loop.run(
+                self.stack.enter_async_context(open_transport(self.llm, self.rank, self.log_dir))
+            )
+            if transport is None:
+                return None
+            self.client = ChatClient(transport, self.llm, seed=self.rank)
+        return self.client
+
+    def run(self, coroutine):
+        return self.loop.run(coroutine)
+
+    def close(self, step: PipelineStep, label: str) -> None:
+        if self.client is not None:
+            counts = self.client.throughput
+            for key in self.COUNTS:
+                step.stat_update(f"llm_{key}", value=getattr(counts, key))
+            logger.info(f"rank {self.rank}: {label}: {counts.line()}")
+        if self.loop is not None:
+            self.loop.run(self.stack.aclose())
+            self.loop.close()
+
+
 class GenerateResponses(PipelineStep):
     """Asks the LLM for the documents without a staged response, stages what it answers."""
 
@@ -154,7 +194,7 @@ class GenerateResponses(PipelineStep):
         stage = ResponseStage(self.folder, rank)
         staged = stage.load()
         window = max(4 * llm.concurrency, llm.flush_every)
-        loop = stack = client = None
+        session = ClientSession(llm, rank, self.log_dir)
         failed = 0
         batch: list[Document] = []
         try:
@@ -175,16 +215,11 @@ class GenerateResponses(PipelineStep):
                 ]
                 self.stat_update("responses_reused", value=len(batch) - len(todo))
                 if todo:
-                    if client is None:
-                        loop, stack = LoopThread(), AsyncExitStack()
-                        transport = loop.run(
-                            stack.enter_async_context(open_transport(llm, rank, self.log_dir))
-                        )
-                        if transport is None:  # a worker node of a multi-node server: it only serves
-                            return
-                        client = ChatClient(transport, llm, seed=rank)
+                    client = session.open()
+                    if client is None:  # a worker node of a multi-node server: it only serves
+                        return
                     with self.track_time():
-                        results = loop.run(self._ask(client, [(d, p) for _, d, p in todo], stage))
+                        results = session.run(self._ask(client, [(d, p) for _, d, p in todo], stage))
                     for (i, d, p), result in zip(todo, results, strict=True):
                         if result.ok or rejected(result):
                             rows[i] = self._row(d, p, result)
@@ -193,7 +228,7 @@ class GenerateResponses(PipelineStep):
                                 f"llm request for {d.id} failed: {result.error}; check llm.endpoint_url, "
                                 f"llm.model and llm.api_key_env"
                             )
-                    logger.info(f"rank {rank}: {client.throughput.line()}")
+                    logger.info(f"rank {rank}: {session.client.throughput.line()}")
                 for d, row in zip(batch, rows, strict=True):
                     if row is None:
                         failed += 1
@@ -205,21 +240,7 @@ class GenerateResponses(PipelineStep):
                         yield d
                 batch = []
         finally:
-            if client is not None:
-                counts = client.throughput
-                for key in (
-                    "requests",
-                    "retries",
-                    "succeeded",
-                    "failed",
-                    "prompt_tokens",
-                    "completion_tokens",
-                ):
-                    self.stat_update(f"llm_{key}", value=getattr(counts, key))
-                logger.info(f"rank {rank}: llm totals: {counts.line()}")
-            if loop is not None:
-                loop.run(stack.aclose())
-                loop.close()
+            session.close(self, "llm totals")
         if failed:
             raise RuntimeError(
                 f"{failed} documents got no response after llm.max_attempts={llm.max_attempts} tries "

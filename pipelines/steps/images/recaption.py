@@ -35,20 +35,18 @@ import importlib
 import itertools
 import json
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
-from loguru import logger
 
 from filters.language import LanguageIdentifier
 from filters.pii import PiiRedactor
 from filters.synthetic_captions import candidate_reason
-from pipelines.steps.docmatix.llm_responses import LoopThread, ResponseStage, rejected, request_seed
+from pipelines.steps.docmatix.llm_responses import ClientSession, ResponseStage, rejected, request_seed
 from pipelines.steps.shards.samples import sniff_format
 from schemas.config_pairs import PairsConfig
-from synth.llm import ChatClient, ChatResult, open_transport
+from synth.llm import ChatClient, ChatResult
 
 RESPONSES = "recaption_responses"
 MIME = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
@@ -255,7 +253,7 @@ class Recaption(PipelineStep):
         stage = ResponseStage(self.folder, rank)
         staged = stage.load()
         window = max(4 * llm.concurrency, llm.flush_every)
-        loop = stack = client = None
+        session = ClientSession(llm, rank, self.log_dir)
         failed = 0
         batch: list[Document] = []
         writer_context = self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext()
@@ -283,17 +281,12 @@ class Recaption(PipelineStep):
                     if todo and self.cfg.recaption.backend == "transformers":
                         self._generate_here(list(todo.values()), stage, staged)
                     elif todo:
-                        if client is None:
-                            loop, stack = LoopThread(), AsyncExitStack()
-                            transport = loop.run(
-                                stack.enter_async_context(open_transport(llm, rank, self.log_dir))
-                            )
-                            if transport is None:
-                                return
-                            client = ChatClient(transport, llm, seed=rank)
+                        client = session.open()
+                        if client is None:  # a worker node of a multi-node server: it only serves
+                            return
                         items = list(todo.values())
                         with self.track_time():
-                            results = loop.run(self._ask(client, items, stage))
+                            results = session.run(self._ask(client, items, stage))
                         for (sha, _, request), result in zip(items, results, strict=True):
                             if result.ok or rejected(result):
                                 staged[(sha, request["key"])] = self._row(sha, request, result)
@@ -313,14 +306,7 @@ class Recaption(PipelineStep):
                         yield d
                     batch = []
             finally:
-                if client is not None:
-                    counts = client.throughput
-                    for key in ("requests", "retries", "succeeded", "failed"):
-                        self.stat_update(f"llm_{key}", value=getattr(counts, key))
-                    logger.info(f"rank {rank}: recaption: {counts.line()}")
-                if loop is not None:
-                    loop.run(stack.aclose())
-                    loop.close()
+                session.close(self, "recaption")
         if failed:
             raise RuntimeError(
                 f"{failed} caption requests got no answer after recaption.llm.max_attempts={llm.max_attempts} "
