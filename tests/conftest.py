@@ -91,3 +91,15 @@ def _unlisted() -> list[tuple[str, str]]:
 
 
 _STATE: list[tuple[str, str]] = []  # (test, skip reason) of this session
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on 2 shared cores they lose a lot: a
+    training test module runs torch on one thread, and gives the default back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

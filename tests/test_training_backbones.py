@@ -23,12 +23,7 @@ from training.tokenizer import IMAGE, SPECIAL_TOKENS, load_tokenizer  # noqa: E4
 TEXT = "The quick brown fox jumps over the lazy dog. A red square and a blue circle on a white page."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

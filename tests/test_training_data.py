@@ -26,14 +26,7 @@ from training.packing import collate, pack_rows  # noqa: E402
 from training.processor import IGNORE, Processor, encode_raw  # noqa: E402
 from training.tokenizer import END_OF_UTTERANCE, special_ids, train_tokenizer  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on 2 shared cores they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 def build_datasets(root: Path, count: int = 24, max_samples: int = 4) -> dict[str, Path]:

@@ -20,13 +20,7 @@ from training.loop import Trainer  # noqa: E402
 from training.model import build_model, part_of  # noqa: E402
 from training.tokenizer import load_tokenizer, special_ids  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")
