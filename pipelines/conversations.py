@@ -25,7 +25,8 @@ Rows that cannot become a sample are dropped with a reason, counted as ``dropped
 alternate user, assistant after optional system messages), ``no_user_turn``,
 ``no_assistant_turn``, ``empty_question``, ``empty_answer``, ``image_placeholders_mismatch``,
 ``missing_image``, ``bad_image`` (undecodable), ``too_many_tokens`` (over ``max_tokens``). A
-trailing user turn without an answer is removed (``trailing_user_turn``). A file of another layout
+last user turn without an answer, or with an empty one after answered turns, is removed and the
+turns before it kept (``trailing_user_turn``). A file of another layout
 fails at once, naming the columns it lacks.
 """
 
@@ -118,8 +119,9 @@ def messages_of(layout: str, row: dict) -> list[tuple[str, str]]:
 
 
 def to_turns(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], str | None, bool]:
-    """(user/assistant turns, the system prompt, whether a trailing unanswered user turn was
-    removed); raises ``Dropped`` (see the module docstring)."""
+    """(user/assistant turns, the system prompt, whether a last question without an answer (none,
+    or an empty one after answered turns) was removed); raises ``Dropped`` (see the module
+    docstring)."""
     system: list[str] = []
     turns: list[tuple[str, str]] = []
     pending: str | None = None
@@ -142,6 +144,8 @@ def to_turns(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], st
                 )
             turns.append((pending, text))
             pending = None
+    if pending is None and len(turns) > 1 and not turns[-1][1].strip():  # the last answer empty:
+        pending = turns.pop()[0]  # that question went unanswered; the turns before it are kept
     trailing = pending is not None
     if not turns:
         raise Dropped("no_assistant_turn" if trailing else "no_user_turn")

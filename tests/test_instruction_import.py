@@ -92,7 +92,8 @@ def test_text_only_conversations_and_system_prompts(imported):
     assert water["meta"]["system"] == "You are a concise assistant."
     prime = by_first["Name a prime number above 10."]
     assert [t["assistant"] for t in prime["texts"]] == ["11."]  # the unanswered "Thanks!" removed
-    assert reader_stats(datasets["sharegpt"])["trailing_user_turn"] == 1
+    assert [t["assistant"] for t in by_first["What is the capital of Italy?"]["texts"]] == ["Rome."]
+    assert reader_stats(datasets["sharegpt"])["trailing_user_turn"] == 2
     alpaca = {s["body"]["texts"][0]["user"]: s["body"] for s in samples(datasets["alpaca"])}
     assert alpaca["Translate to French.\n\nGood morning"]["texts"][0]["assistant"] == "Bonjour."
     messages = [s["body"] for s in samples(datasets["messages"])]
@@ -140,7 +141,7 @@ def test_wids_and_hugging_face_datasets_read_text_only_samples(imported, tmp_pat
         str(datasets["sharegpt"] / "manifest.json"), keep=True, transformations=[]
     )
     bodies = [json.loads(dataset[i][".json"].read()) for i in range(len(dataset))]
-    assert len(bodies) == 2 and all(b["images"] == [] for b in bodies)
+    assert len(bodies) == 3 and all(b["images"] == [] for b in bodies)
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

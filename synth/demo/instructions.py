@@ -54,6 +54,14 @@ SHAREGPT = [
             {"from": "human", "value": "Thanks!"},  # trailing user turn: removed, row kept
         ]
     },
+    {
+        "conversations": [
+            {"from": "human", "value": "What is the capital of Italy?"},
+            {"from": "gpt", "value": "Rome."},
+            {"from": "human", "value": "And of Spain?"},
+            {"from": "gpt", "value": ""},  # an empty last answer: that turn removed, the first kept
+        ]
+    },
     {"conversations": [{"from": "gpt", "value": "I speak first."}]},  # no_user_turn
     {
         "conversations": [
@@ -70,7 +78,7 @@ QUESTION = "What colour is the car?"
 EXPECTED = {
     "alpaca": {"kept": 4, "dropped": {"empty_answer": 1, "empty_question": 1, "too_many_tokens": 1}},
     "sharegpt": {
-        "kept": 2,
+        "kept": 3,
         "dropped": {"no_user_turn": 1, "roles_out_of_order": 1, "unknown_role": 1, "no_assistant_turn": 1},
     },
     "messages": {"kept": 3, "dropped": {"image_placeholders_mismatch": 1, "bad_image": 1}},
