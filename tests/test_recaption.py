@@ -99,7 +99,6 @@ def test_the_right_colour_is_chosen_among_imperfect_answers(tmp_path):
 
 def test_a_rerun_asks_nothing_and_a_rejected_image_is_marked(tmp_path):
     docs = pair_docs(6)
-    rejected_colour = true_colour(docs[0].media[0].media_bytes)
     first_image = docs[0].media[0].media_bytes
 
     def reject(payload) -> bool:  # the server cannot read the first image
@@ -120,7 +119,7 @@ def test_a_rerun_asks_nothing_and_a_rejected_image_is_marked(tmp_path):
         assert marked["synthetic"] is None and {c["reason"] for c in marked["candidates"]} == {
             "request_rejected"
         }
-        assert all(d.metadata["meta"]["captions"]["synthetic"] for d in out[1:]) and rejected_colour
+        assert all(d.metadata["meta"]["captions"]["synthetic"] for d in out[1:])
         server.reset_counters()
         again, stats = run_step(config(tmp_path, server.url), pair_docs(6))
         assert server.requests == 0 and stats["responses_reused"] == 18  # staged, rejections included
