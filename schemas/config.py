@@ -12,6 +12,7 @@ sections two jobs share, ``schemas.config_images`` and ``schemas.config_governan
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,6 +121,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def apply_settings(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied as overrides are: dotted keys expanded, nested mappings
+    merged, anything else (lists included) replaced; neither argument is modified."""
+    nested: dict[str, Any] = {}
+    for key, value in changes.items():
+        _set_dotted(nested, key, copy.deepcopy(value))
+    return _merge(copy.deepcopy(base), nested)
 
 
 def format_validation_error(error: ValidationError, origin: str) -> str:

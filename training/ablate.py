@@ -32,7 +32,6 @@ manifest does not exist, or an evaluation whose metric does not fit its dataset'
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import sys
@@ -44,7 +43,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from schemas.config import StrictModel
+from schemas.config import StrictModel, apply_settings
 from schemas.manifest import Manifest
 from training.config import DatasetSpec, TrainConfig
 
@@ -97,21 +96,6 @@ class AblateConfig(StrictModel):
     threads: int = Field(1, ge=1, description="CPU threads per run")
 
 
-def set_keys(tree: dict, changes: dict[str, Any]) -> dict:
-    """``tree`` with ``changes`` applied: dotted keys, nested mappings merged, anything else replaced."""
-    out = copy.deepcopy(tree)
-    for key, value in changes.items():
-        node = out
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        if isinstance(value, dict) and isinstance(node.get(last), dict):
-            node[last] = set_keys(node[last], value)
-        else:
-            node[last] = copy.deepcopy(value)
-    return out
-
-
 def _kind(manifest: str) -> str:
     path = Path(manifest)
     if not path.exists():
@@ -136,7 +120,7 @@ class Plan:
         self.out = Path(cfg.output_dir)
         self.runs: list[tuple[str, int, TrainConfig]] = []
         for variant in cfg.variants:
-            tree = set_keys(self.base, variant.set)
+            tree = apply_settings(self.base, variant.set)
             for seed in cfg.seeds:
                 folder = self.run_dir(variant.name, seed)
                 tree_seed = {
