@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean instructions import-messages import-alpaca import-llava import-sharegpt recaption ablate
+.PHONY: bench-gpu setup demo test test-fast lint pack interleaved pairs pdf_ocr rendered_text docmatix report train bench clean instructions import-messages import-alpaca import-llava import-sharegpt recaption ablate instruct
 
 setup: $(VENV)/.installed
 
@@ -74,6 +74,11 @@ import-llava: $(INSTRUCTIONS)/llava.json
 import-sharegpt: $(INSTRUCTIONS)/llava.json
 	$(BIN)/vlmdata import sharegpt $(or $(INPUT),$(INSTRUCTIONS)/sharegpt.jsonl) --config configs/conversations.yaml $(ARGS)
 instructions: import-messages import-alpaca import-llava import-sharegpt
+
+# The Cauldron from its sources: demo files of every source, then the job (configs/instruct.yaml)
+instruct: setup
+	$(PY) -m synth.demo.instruct_sources demo-out/instruct-sources
+	$(BIN)/vlmdata run instruct --config configs/instruct.yaml $(ARGS)
 
 # the shipped ablation: with vs without OCR data on the reading task, the colour task as control,
 # 3 seeds, on the CPU (about 10 minutes on 2 cores); results in demo-out/ablation/result/

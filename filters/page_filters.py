@@ -18,39 +18,14 @@ covers text with few spaces. The estimate errs high, so a budget is not overrun.
 
 from __future__ import annotations
 
-import math
-from functools import cache
-
 import pymupdf
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from filters.language import LanguageIdentifier
+from filters.tokens import count_tokens, estimate_tokens  # noqa: F401  (estimate_tokens: its documented home was here)
 from schemas.config_pdf import PageFilterConfig
 from schemas.histograms import HistogramRecorder
-
-TOKENS_PER_WORD = 1.5
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """The documented word-based token estimate (see the module docstring)."""
-    return max(math.ceil(TOKENS_PER_WORD * len(text.split())), math.ceil(len(text) / CHARS_PER_TOKEN))
-
-
-@cache
-def _tokenizer(path: str):
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(path)
-
-
-def count_tokens(text: str, tokenizer: str | None) -> int:
-    """Tokens of ``text``: by the tokenizer file when given, else ``estimate_tokens``."""
-    if tokenizer is None:
-        return estimate_tokens(text)
-    return len(_tokenizer(tokenizer).encode(text, add_special_tokens=False).ids)
-
 
 # characters of a page that language identification reads: enough for its language (on the 143
 # text pages of shared/data/pdf the first 1000 gave the language of the whole page every time, the

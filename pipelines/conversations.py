@@ -44,7 +44,7 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 from PIL import Image
 
-from filters.page_filters import count_tokens
+from filters.tokens import count_tokens
 from pipelines.cauldron import list_files
 from pipelines.governance import governance_steps
 from pipelines.pack import shard_stages

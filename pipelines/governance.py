@@ -21,9 +21,6 @@ from typing import Literal
 
 from datatrove.pipeline.base import PipelineStep
 
-from filters.blocklists import BlocklistFilter
-from filters.decontamination import DecontaminationFilter
-from filters.faces import FaceBlur
 from filters.pii import PiiFormatter
 from pipelines.steps.exclusions import ExclusionRecorder
 from schemas.config import JobConfig
@@ -46,16 +43,24 @@ def governance_steps(
     check_urls = text and bool(lists.urls or lists.domains)
     check_hashes = images and bool(lists.image_sha256 or lists.image_phash)
     steps: list[PipelineStep] = []
+    # the filters are imported where switched on: blocklists, decontamination and faces pull in
+    # SciPy, imagehash and ONNX Runtime (~120 MB of a process that uses none of them)
     if check_urls or check_hashes:
+        from filters.blocklists import BlocklistFilter
+
         steps.append(
             BlocklistFilter(lists, recorder("blocklists"), check_urls=check_urls, check_hashes=check_hashes)
         )
     if (text and decon.texts) or (images and (decon.images or decon.pairs)):
+        from filters.decontamination import DecontaminationFilter
+
         steps.append(
             DecontaminationFilter(decon, recorder("decontamination"), check_texts=text, check_images=images)
         )
     if text and gov.pii.enabled:
         steps.append(PiiFormatter(gov.pii))
     if images and gov.faces.enabled:
+        from filters.faces import FaceBlur
+
         steps.append(FaceBlur(gov.faces, cfg.shards.image_format, cfg.shards.jpeg_quality))
     return steps

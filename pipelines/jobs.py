@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pipelines.stages import Stage
 from schemas.config import JobConfig, PackConfig
 from schemas.config_docmatix import DocmatixConfig
+from schemas.config_instruct import InstructConfig
 from schemas.config_interleaved import InterleavedConfig
 from schemas.config_pairs import PairsConfig
 from schemas.config_pdf import PdfOcrConfig
@@ -69,6 +70,12 @@ JOBS: dict[str, Job] = {
             "ocr shards -> LLM question/answer pairs per PDF, parsed and filtered -> qa shards (The Cauldron)",
             DocmatixConfig,
             "pipelines.docmatix:build_docmatix",
+        ),
+        Job(
+            "instruct",
+            "The Cauldron's sources in their own layouts -> converted, multi-turn qa shards (one merged or one per source)",
+            InstructConfig,
+            "pipelines.instruct.job:build_instruct",
         ),
     ]
 }

@@ -29,6 +29,7 @@ class ShardEntry(BaseModel):
     words: int = 0
     images: int = 0
     tokens: int | None = None
+    sources: dict[str, int] | None = Field(None, description="samples per instruction source (run instruct)")
 
 
 class Totals(BaseModel):
@@ -40,6 +41,7 @@ class Totals(BaseModel):
     words: int = 0
     images: int = 0
     tokens: int | None = None
+    sources: dict[str, int] | None = None
 
 
 class Manifest(BaseModel):
@@ -73,6 +75,10 @@ def shard_name(dataset: str, rank: int, seq: int) -> str:
 
 def totals_of(entries: list[ShardEntry]) -> Totals:
     tokens = [e.tokens for e in entries]
+    sources: dict[str, int] = {}
+    for entry in entries:
+        for name, count in (entry.sources or {}).items():
+            sources[name] = sources.get(name, 0) + count
     return Totals(
         shards=len(entries),
         samples=sum(e.nsamples for e in entries),
@@ -80,4 +86,5 @@ def totals_of(entries: list[ShardEntry]) -> Totals:
         words=sum(e.words for e in entries),
         images=sum(e.images for e in entries),
         tokens=None if not entries or any(t is None for t in tokens) else sum(tokens),
+        sources=dict(sorted(sources.items())) or None,
     )

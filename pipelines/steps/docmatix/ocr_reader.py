@@ -18,7 +18,7 @@ order, so a task's output does not depend on the shard layout.
 kept while they fit the budget, the first page that does not is cut at a token boundary, and the
 pages after it are left out (their images too, so every question is about a page shown).
 Tokens are counted with the model's ``tokenizers`` JSON when given, else with the estimate
-``max(1.5 per word, 1 per 4 characters)`` (``filters.page_filters.estimate_tokens``), which errs
+``max(1.5 per word, 1 per 4 characters)`` (``filters.tokens.estimate_tokens``), which errs
 high so a budget is not overrun.
 """
 
@@ -35,7 +35,7 @@ import fsspec
 from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 
-from filters.page_filters import estimate_tokens
+from filters.tokens import estimate_tokens
 from schemas.manifest import MANIFEST, Manifest
 from schemas.shard_reader import read_shard
 

@@ -46,6 +46,7 @@ class OpenShard:
         self.size = 0
         self.samples = self.words = self.images = 0
         self.tokens: int | None = 0
+        self.sources: dict[str, int] = {}  # samples per instruction source (meta.instruct_source)
 
     def _write(self, data: bytes) -> None:
         self.sha256.update(data)
@@ -95,6 +96,7 @@ class OpenShard:
             words=self.words,
             images=self.images,
             tokens=self.tokens,
+            sources=self.sources or None,
         )
 
 
@@ -181,6 +183,8 @@ class ShardWriter(PipelineStep):
                 if shard is None:
                     shard = OpenShard(shards_folder, shard_name(self.dataset, rank, len(entries)))
                 shard.add(sample, self._count_tokens(sample))
+                if source := (document.metadata.get("meta") or {}).get("instruct_source"):
+                    shard.sources[source] = shard.sources.get(source, 0) + 1
                 self.stat_update(StatKeys.SAMPLES)
                 self.stat_update(StatKeys.IMAGES, value=len(sample.images))
                 self.stat_update(StatKeys.IMAGES_REENCODED, value=sample.reencoded)

@@ -1,0 +1,345 @@
+"""``vlmdata run instruct``: The Cauldron built from its sources -> ``qa`` shards.
+
+Each source's files are read by its converter (``pipelines.instruct.sources``) row by row; a
+row's turns join the sample of the image it is about (the converter's ``group_by``): several
+questions about one image become one multi-turn sample, as The Cauldron publishes them. A sample
+holds at most ``max_turns`` turns and ``max_tokens`` tokens (more start another sample with the
+same image); a question asked twice about one image is dropped (``duplicate_question``).
+Samples carry their source, family, licence, rows and image hashes in ``meta``.
+
+Rows and turns that cannot be converted are counted per source as ``<source>/dropped_<reason>``
+(``missing_image``, ``bad_image``, ``empty_answer``, ``disagreeing_answers``,
+``answer_not_in_options``, ...) and never stop the job; a file of another layout stops it at
+once, before any stage runs, naming what it lacks.
+
+The same image in several sources (COCO recurs in VQAv2, TallyQA, ...) is found by the SHA-256
+of its bytes: each task lists its images per source, and the last stage writes
+``cross_source_images.json`` (images in more than one source, per pair of sources).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import zlib
+from collections import Counter, OrderedDict, defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import fsspec
+from datatrove.data import Document, DocumentsPipeline, Media, MediaType
+from datatrove.pipeline.base import PipelineStep
+from PIL import Image
+
+from filters.tokens import count_tokens
+from pipelines.cauldron import list_files
+from pipelines.conversations import Dropped
+from pipelines.governance import governance_steps
+from pipelines.instruct.converter import Converter, Turn, fill
+from pipelines.instruct.sources import SOURCES, converter
+from pipelines.pack import shard_stages
+from pipelines.stages import Stage
+from pipelines.steps import folder
+from schemas.config import ConfigError
+from schemas.config_instruct import InstructConfig, InstructSource
+
+IMAGES_DIR = "_instruct_images"  # per task: "<sha256>\t<source>" of every image it wrote
+CROSS_SOURCE = "cross_source_images.json"
+
+
+@dataclass
+class Group:
+    """The sample being gathered for one image."""
+
+    images: list[bytes]
+    hashes: list[str]
+    first_row: int
+    turns: list[Turn] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    tokens: int = 0
+    part: int = 0
+
+
+class Draws:
+    """The random draws of one source row (which prompt line, which answer): seeded by the row's
+    place, so a re-run, a resumed run and any split among tasks draw the same; the generator is
+    made at the first draw only (most rows of some sources draw nothing)."""
+
+    def __init__(self, key: str):
+        self.key, self.rng = key, None
+
+    def __call__(self, options: list[str]) -> str:
+        if self.rng is None:
+            self.rng = random.Random(zlib.crc32(self.key.encode()))
+        return self.rng.choice(options)
+
+
+def source_name(source: InstructSource) -> str:
+    return source.name or source.converter
+
+
+class InstructReader(PipelineStep):
+    """(source, file) units, split among tasks -> grouped ``qa`` documents (module docstring)."""
+
+    name = "🍲 Instruct sources"
+    type = "📖 - READER"
+
+    def __init__(self, cfg: InstructConfig, units: list[tuple[int, str]], images_dir: str, tag: str = ""):
+        super().__init__()
+        self.cfg, self.units, self.images_dir, self.tag = cfg, units, images_dir, tag
+
+    # -- images ---------------------------------------------------------------------------------
+    def _image(self, ref: Any, base: str) -> bytes:
+        data = None
+        if isinstance(ref, dict):
+            data, ref = ref.get("bytes"), ref.get("path")
+        elif isinstance(ref, bytes | bytearray):
+            data = bytes(ref)
+        if not data:
+            if not isinstance(ref, str) or not ref:
+                raise Dropped("missing_image", "no image bytes or path")
+            path = ref if "://" in ref or ref.startswith("/") else f"{base}/{ref}"
+            path = path if "://" in path else os.path.normpath(path)
+            try:
+                with fsspec.open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                raise Dropped("missing_image", path) from None
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+        except Exception:  # Pillow raises many types for undecodable bytes
+            raise Dropped("bad_image", str(ref)[:200]) from None
+        return data
+
+    def images(self, conv: Converter, row: dict, base: str) -> list[bytes]:
+        out = []
+        for spec in conv.images:  # a field, or a path ("image.png") / path template ("png/{id}.png")
+            ref = fill(spec, row) if "{" in spec or "." in spec else row.get(spec)
+            if ref is None:
+                raise Dropped("missing_image", spec)
+            out.append(self._image(ref, base))
+        return out
+
+    # -- rows -------------------------------------------------------------------------------------
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        seen_images: dict[str, set[str]] = defaultdict(set)
+        for src_index, file in self.units[rank::world_size]:
+            yield from self._convert(self.cfg.sources[src_index], file, seen_images)
+        with folder(self.images_dir).open(f"images-{self.tag}{rank:05d}.tsv", "w") as f:
+            for digest, names in seen_images.items():
+                f.writelines(f"{digest}\t{name}\n" for name in sorted(names))
+
+    def _convert(self, source: InstructSource, file: str, seen_images) -> DocumentsPipeline:
+        conv, name = converter(source.converter), source_name(source)
+        base = (source.image_folder or os.path.dirname(file)).rstrip("/") or "."
+        stem = f"{name}-{hashlib.sha1(file.encode()).hexdigest()[:8]}"
+        groups: OrderedDict[str, Group] = OrderedDict()
+        tokenizer = self.cfg.tokenizer or self.cfg.shards.tokenizer
+        ready: list[Document] = []
+        open_bytes = 0  # image bytes of the groups being gathered
+
+        counts: Counter[str] = Counter()  # flushed to the step's stats once per file (per-row
+        # stat_update calls cost ~10% of a conversion: bench_instruct)
+
+        def drop(reason: str) -> None:
+            counts[f"{name}/dropped_{reason}"] += 1
+
+        def emit(key: str, group: Group) -> None:
+            if group.turns:
+                ready.append(self._document(conv, source, name, file, stem, group))
+                for digest in group.hashes:
+                    seen_images[digest].add(name)
+            group.turns, group.rows, group.tokens = [], [], 0
+            group.part += 1
+
+        for index, row in conv.rows(file):
+            with self.track_time():
+                counts[f"{name}/rows"] += 1
+                try:
+                    if row is None:
+                        raise Dropped("bad_row")
+                    turns = conv.turns(row, Draws(f"{self.cfg.seed}:{name}:{os.path.basename(file)}:{index}"))
+                    key = conv.group_key(row)
+                    good = [t for t in turns if isinstance(t, Turn)]
+                    for bad in turns:
+                        if isinstance(bad, Dropped):
+                            drop(bad.reason)
+                    if not good:
+                        continue
+                    gkey = f"#{index}" if key is None else key
+                    group = groups.get(gkey)
+                    if group is None:
+                        images = self.images(conv, row, base)
+                        hashes = [hashlib.sha256(data).hexdigest() for data in images]
+                        group = groups[gkey] = Group(images, hashes, index)
+                        open_bytes += sum(map(len, images))
+                        while len(groups) > 1 and (
+                            len(groups) > self.cfg.open_groups or open_bytes > self.cfg.open_images_mb * 2**20
+                        ):  # the image asked about longest ago is done: write its sample, free its bytes
+                            old_key, old = groups.popitem(last=False)
+                            open_bytes -= sum(map(len, old.images))
+                            emit(old_key, old)
+                    else:
+                        groups.move_to_end(gkey)
+                except Dropped as dropped:
+                    drop(dropped.reason)
+                    continue
+                for turn in good:
+                    self._add(group, turn, index, tokenizer, drop, lambda g=group, k=gkey: emit(k, g))
+                if key is None:
+                    emit(gkey, groups.pop(gkey))
+                    open_bytes -= sum(map(len, group.images))
+            yield from ready
+            ready.clear()
+        for key in list(groups):
+            emit(key, groups.pop(key))
+        for key, count in counts.items():
+            self.stat_update(key, value=count)
+        yield from ready
+
+    def _add(self, group: Group, turn: Turn, index: int, tokenizer, drop, emit) -> None:
+        if turn.key in group.seen:
+            drop("duplicate_question")
+            return
+        tokens = count_tokens(turn.user, tokenizer) + count_tokens(turn.assistant, tokenizer)
+        cap = self.cfg.max_tokens
+        if cap is not None and tokens > cap:
+            drop("too_many_tokens")
+            return
+        if group.turns and (
+            len(group.turns) >= self.cfg.max_turns or (cap is not None and group.tokens + tokens > cap)
+        ):
+            emit()  # the image's next sample starts with this turn
+        group.seen.add(turn.key)
+        group.turns.append(turn)
+        group.tokens += tokens
+        if not group.rows or group.rows[-1] != index:
+            group.rows.append(index)
+
+    def _document(
+        self, conv: Converter, source: InstructSource, name: str, file: str, stem: str, group: Group
+    ):
+        first = group.rows[0]
+        self.stat_update(f"{name}/samples")
+        self.stat_update(f"{name}/turns", value=len(group.turns))
+        meta = {
+            "instruct_source": name,
+            "converter": conv.name,
+            "family": conv.family,
+            "licence": source.licence or conv.licence,
+            "file": os.path.basename(file),
+            "rows": group.rows,
+            "image_sha256": group.hashes,
+            "tokens": group.tokens,
+        }
+        media = [
+            Media(id=f"{first}-{i}", type=MediaType.IMAGE, url="", media_bytes=data)
+            for i, data in enumerate(group.images)
+        ]
+        qa = [{"user": t.user, "assistant": t.assistant, "source": conv.label} for t in group.turns]
+        return Document(
+            text="",
+            id=f"{stem}-{group.first_row:08d}-{group.part:03d}",
+            media=media,
+            metadata={"qa": qa, "source": f"{file}#row={first}", "meta": meta},
+        )
+
+
+class CrossSourceImages(PipelineStep):
+    """One task: the per-task image lists -> ``cross_source_images.json`` (images found in more
+    than one source, counted per pair of sources, with a few examples)."""
+
+    name = "🔁 Cross-source images"
+    type = "📊 - STATS"
+
+    def __init__(self, dataset_dir: str, images_dir: str):
+        super().__init__()
+        self.dataset_dir, self.images_dir = dataset_dir, images_dir
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        images = folder(self.images_dir)
+        sources: dict[str, set[str]] = defaultdict(set)
+        for path in sorted(images.list_files(glob_pattern="images-*.tsv")):
+            with images.open(path, "r") as f:
+                for line in f:
+                    digest, _, name = line.rstrip("\n").partition("\t")
+                    sources[digest].add(name)
+        shared = {d: sorted(names) for d, names in sources.items() if len(names) > 1}
+        pairs: dict[str, int] = defaultdict(int)
+        for names in shared.values():
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    pairs[f"{a} + {b}"] += 1
+        self.stat_update("images", value=len(sources))
+        self.stat_update("images_in_several_sources", value=len(shared))
+        report = {
+            "images": len(sources),
+            "images_in_several_sources": len(shared),
+            "pairs": dict(sorted(pairs.items())),
+            "examples": [{"sha256": d, "sources": n} for d, n in sorted(shared.items())[:20]],
+        }
+        with folder(self.dataset_dir).open(CROSS_SOURCE, "w") as f:
+            json.dump(report, f, indent=1)
+        return data or iter(())
+
+
+def _fitting(file: str, conv: Converter) -> str:
+    """``"; its fields fit converter=X"`` when another converter of the same file kind reads it."""
+    for other in SOURCES.values():
+        if other.files == conv.files and other is not conv:
+            try:
+                next(iter(other.rows(file)), None)
+            except (ValueError, OSError):
+                continue
+            return f"; its fields fit converter={other.name}"
+    return ""
+
+
+def plan(cfg: InstructConfig) -> list[tuple[int, str]]:
+    """(source index, file) of every source; each file's layout is checked now (first row)."""
+    if not cfg.sources:
+        raise ConfigError("sources: give at least one {converter, input} (configs/instruct.yaml)")
+    units = []
+    for i, source in enumerate(cfg.sources):
+        try:
+            conv = converter(source.converter)
+        except KeyError as error:
+            raise ConfigError(f"sources[{i}].converter: {error.args[0]}") from None
+        for file in list_files(source.input, conv.file_suffixes()):
+            try:
+                next(iter(conv.rows(file)), None)  # a file of another layout fails here, at once
+            except ValueError as error:
+                raise ConfigError(f"sources[{i}]: {error}{_fitting(file, conv)}") from None
+            units.append((i, file))
+    names = [source_name(s) for s in cfg.sources]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sources: two sources share a name ({names}); set `name` on one")
+    return units
+
+
+def build_instruct(cfg: InstructConfig) -> list[Stage]:
+    units = plan(cfg)
+    images_dir = f"{cfg.dataset_dir}/{IMAGES_DIR}"
+    folder(images_dir).makedirs("", exist_ok=True)
+    stages: list[Stage] = []
+    groups = [units] if cfg.merge else [[u for u in units if u[0] == i] for i in range(len(cfg.sources))]
+    for part in groups:
+        if not part:
+            continue
+        sub = cfg if cfg.merge else cfg.model_copy(update={"dataset": source_name(cfg.sources[part[0][0]])})
+        if not cfg.merge:
+            sub = sub.model_copy(update={"output_dir": cfg.dataset_dir})
+        tag = "" if cfg.merge else f"{sub.dataset}-"
+        reader = InstructReader(cfg, part, images_dir, tag)
+        steps = governance_steps(sub, "write_shards", "all")
+        tail = shard_stages(sub, "qa", reader, tasks=min(cfg.executor.tasks, len(part)), steps=steps)
+        if not cfg.merge:
+            tail = [replace(s, name=f"{s.name}_{sub.dataset}") for s in tail]
+        stages += tail
+    stages.append(Stage("cross_source", [CrossSourceImages(cfg.dataset_dir, images_dir)], 1))
+    return stages

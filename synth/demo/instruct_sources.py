@@ -1,0 +1,411 @@
+"""Small files of The Cauldron's sources, each in its own published layout, with planted bad rows.
+
+``python -m synth.demo.instruct_sources OUT`` writes one folder per converter of
+``pipelines.instruct.sources`` under ``OUT`` (parquet exports with images as ``{bytes, path}``;
+the authors' JSON files with image files beside them) and ``EXPECTED[source]`` says what
+``run instruct`` must make of each: samples, turns and dropped rows or turns per reason. The
+VQAv2 image 9001 is also TallyQA's ``coco/COCO_train2014_000000009001.jpg`` (same bytes): the one
+image two sources share.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth.demo.documents import make_image
+
+COCO = 9001  # the image VQAv2 and TallyQA share
+
+
+def image(seed: int, fmt: str = "jpg") -> bytes:
+    return make_image(seed, 96, 72, fmt)
+
+
+def hf_image(seed: int | None, fmt: str = "jpg") -> dict | None:
+    """The Hugging Face Image feature as parquet stores it."""
+    return None if seed is None else {"bytes": image(seed, fmt), "path": f"{seed}.{fmt}"}
+
+
+def vqa_answers(*answers: str) -> list[dict]:
+    return [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(answers)]
+
+
+EXPECTED: dict[str, dict] = {
+    "vqav2": {
+        "samples": 2,
+        "turns": 3,
+        "dropped": {"duplicate_question": 1, "disagreeing_answers": 1, "bad_image": 1},
+    },
+    "textvqa": {"samples": 1, "turns": 2, "dropped": {"empty_answer": 1}},
+    "docvqa": {"samples": 1, "turns": 2, "dropped": {"empty_answer": 1}},
+    "iam": {"samples": 1, "turns": 1, "dropped": {"empty_answer": 1}},
+    "tallyqa": {"samples": 2, "turns": 2, "dropped": {"missing_image": 1}},
+    "chartqa": {"samples": 1, "turns": 2, "dropped": {"empty_question": 1}},
+    "figureqa": {"samples": 2, "turns": 3, "dropped": {"bad_label": 1}},
+    "tat_qa": {"samples": 1, "turns": 2, "dropped": {"misaligned_lists": 1}},
+    "ai2d": {
+        "samples": 1,
+        "turns": 1,
+        "dropped": {"skipped_abcLabel": 1, "answer_not_in_options": 1, "missing_image": 1},
+    },
+    "scienceqa": {"samples": 1, "turns": 1, "dropped": {"missing_image": 1, "answer_not_in_options": 1}},
+    "iconqa": {"samples": 1, "turns": 1, "dropped": {"missing_image": 1}},
+    "screen2words": {"samples": 1, "turns": 1, "dropped": {"empty_answer": 1}},
+    "textcaps": {"samples": 1, "turns": 1, "dropped": {}},
+    "websight": {"samples": 1, "turns": 1, "dropped": {}},
+    "datikz": {"samples": 1, "turns": 1, "dropped": {}},
+    "nlvr2": {"samples": 1, "turns": 1, "dropped": {"bad_image": 1}},
+}
+
+
+def parquet(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def jsonfile(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def picture(path: Path, seed: int, fmt: str = "png") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(image(seed, fmt))
+
+
+def write_sources(out: str | Path) -> dict[str, Path]:
+    """Every source's demo files under ``out``; returns source -> its input folder."""
+    out = Path(out)
+    coco = {"bytes": image(COCO), "path": "COCO_train2014_000000009001.jpg"}
+    parquet(
+        out / "vqav2/train-00000-of-00001.parquet",
+        [
+            {
+                "image_id": COCO,
+                "question_id": 1,
+                "question": "What is this photo taken looking through?",
+                "answers": vqa_answers(*["net"] * 8, "netting", "mesh"),
+                "image": coco,
+            },
+            {
+                "image_id": COCO,
+                "question_id": 2,
+                "question": "What color is the sky?",
+                "answers": vqa_answers(*["blue"] * 9, "gray"),
+                "image": coco,
+            },
+            {
+                "image_id": COCO,
+                "question_id": 3,
+                "question": "What is this photo taken looking through?",
+                "answers": vqa_answers(*["net"] * 10),
+                "image": coco,
+            },  # duplicate_question
+            {
+                "image_id": 9002,
+                "question_id": 4,
+                "question": "How many dogs are there?",
+                "answers": vqa_answers(*["2"] * 7, *["3"] * 3),
+                "image": hf_image(9002),
+            },
+            {
+                "image_id": 9002,
+                "question_id": 5,
+                "question": "Is it raining?",  # disagreeing_answers
+                "answers": vqa_answers(
+                    "yes", "no", "maybe", "sunny", "cloudy", "wet", "dry", "unclear", "possibly", "not sure"
+                ),
+                "image": hf_image(9002),
+            },
+            {
+                "image_id": 9003,
+                "question_id": 6,
+                "question": "What is on the table?",  # bad_image
+                "answers": vqa_answers(*["cake"] * 10),
+                "image": {"bytes": b"not an image", "path": "x.jpg"},
+            },
+        ],
+    )
+    parquet(
+        out / "textvqa/train.parquet",
+        [
+            {
+                "image_id": "t1",
+                "question": "what brand is the phone?",
+                "image": hf_image(101),
+                "answers": ["nokia"] * 6 + ["nokla"] * 2 + ["no"] * 2,
+            },
+            {
+                "image_id": "t1",
+                "question": "what number is on the shirt?",
+                "image": hf_image(101),
+                "answers": ["23"] * 5 + ["22"] * 5,
+            },
+            {"image_id": "t2", "question": "what is written here?", "image": hf_image(102), "answers": []},
+        ],
+    )
+    parquet(
+        out / "docvqa/train.parquet",
+        [
+            {
+                "docId": 1,
+                "question": "What is the date mentioned in this letter?",
+                "answers": ["1/8/93"],
+                "image": hf_image(111),
+            },
+            {
+                "docId": 1,
+                "question": "what is the title of the memo?",
+                "answers": ["Memo", "memo"],
+                "image": hf_image(111),
+            },
+            {"docId": 2, "question": "Who signed the letter?", "answers": [], "image": hf_image(112)},
+        ],
+    )
+    parquet(
+        out / "iam/train.parquet",
+        [
+            {"image": hf_image(121, "png"), "text": "A MOVE to stop Mr. Gaitskell from nominating"},
+            {"image": hf_image(122, "png"), "text": ""},
+        ],
+    )
+    (out / "tallyqa/coco").mkdir(parents=True, exist_ok=True)
+    (out / "tallyqa/coco/COCO_train2014_000000009001.jpg").write_bytes(image(COCO))
+    picture(out / "tallyqa/VG_100K/2.jpg", 131, "jpg")
+    jsonfile(
+        out / "tallyqa/train.json",
+        [
+            {
+                "image": "coco/COCO_train2014_000000009001.jpg",
+                "question": "How many nets are there?",
+                "answer": 1,
+                "data_source": "amt",
+                "image_id": COCO,
+                "question_id": 1,
+            },
+            {
+                "image": "VG_100K/2.jpg",
+                "question": "How many people are in the photo?",
+                "answer": 3,
+                "data_source": "imported_genome",
+                "image_id": 2,
+                "question_id": 2,
+            },
+            {
+                "image": "VG_100K/missing.jpg",
+                "question": "How many cars are there?",
+                "answer": 2,
+                "data_source": "amt",
+                "image_id": 3,
+                "question_id": 3,
+            },
+        ],
+    )
+    picture(out / "chartqa/train/png/two_col_1.png", 141)
+    picture(out / "chartqa/train/png/two_col_2.png", 142)
+    jsonfile(
+        out / "chartqa/train/train_human.json",
+        [
+            {"imgname": "two_col_1.png", "query": "What is the value of Japan?", "label": "56"},
+            {"imgname": "two_col_1.png", "query": "Is the value of Japan greater than 50?", "label": "Yes"},
+            {"imgname": "two_col_2.png", "query": "", "label": "3"},
+        ],
+    )
+    picture(out / "figureqa/train1/png/0.png", 151)
+    picture(out / "figureqa/train1/png/1.png", 152)
+    jsonfile(
+        out / "figureqa/train1/qa_pairs.json",
+        {
+            "qa_pairs": [
+                {
+                    "image_index": 0,
+                    "question_string": "Is Dark Blue the minimum?",
+                    "answer": 1,
+                    "question_id": 0,
+                },
+                {
+                    "image_index": 0,
+                    "question_string": "Is Red the high median?",
+                    "answer": 0,
+                    "question_id": 1,
+                },
+                {
+                    "image_index": 1,
+                    "question_string": "Does Green have the lowest value?",
+                    "answer": 1,
+                    "question_id": 2,
+                },
+                {
+                    "image_index": 1,
+                    "question_string": "Does Green intersect Red?",
+                    "answer": 2,
+                    "question_id": 3,
+                },
+            ]
+        },
+    )
+    parquet(
+        out / "tat_qa/train.parquet",
+        [
+            {
+                "image": hf_image(161, "png"),
+                "paragraphs": ["The company reported revenue.", "Costs rose."],
+                "questions": ["What was the revenue in 2019?", "What is the change in costs?"],
+                "answers": ["1.2", "5"],
+                "scales": ["million", ""],
+                "derivations": ["", "10 - 5"],
+            },
+            {
+                "image": hf_image(162, "png"),
+                "paragraphs": ["A table."],
+                "questions": ["What is A?", "What is B?"],
+                "answers": ["1"],
+                "scales": ["", ""],
+                "derivations": ["", ""],
+            },
+        ],
+    )
+    picture(out / "ai2d/images/1.png", 171)
+    jsonfile(
+        out / "ai2d/questions/1.png.json",
+        {
+            "imageName": "1.png",
+            "questions": {
+                "What do respiration and combustion give out": {
+                    "abcLabel": False,
+                    "answerTexts": ["Oxygen", "Carbon dioxide", "Nitrogen", "Heat"],
+                    "correctAnswer": 1,
+                    "questionId": "1.png-0",
+                },
+                "Which label shows the moon?": {
+                    "abcLabel": True,
+                    "answerTexts": ["A", "B", "C", "D"],
+                    "correctAnswer": 0,
+                    "questionId": "1.png-1",
+                },
+                "What is the largest part?": {
+                    "abcLabel": False,
+                    "answerTexts": ["leaf", "root"],
+                    "correctAnswer": 4,
+                    "questionId": "1.png-2",
+                },
+            },
+        },
+    )
+    jsonfile(
+        out / "ai2d/questions/2.png.json",
+        {
+            "imageName": "2.png",
+            "questions": {
+                "What eats grass?": {
+                    "abcLabel": False,
+                    "answerTexts": ["cow", "lion"],
+                    "correctAnswer": 0,
+                    "questionId": "2.png-0",
+                }
+            },
+        },
+    )
+    science = {
+        "hint": "",
+        "lecture": "Maps have four cardinal directions, or main directions.",
+        "choices": ["West Virginia", "Louisiana", "Arizona", "Oklahoma"],
+    }
+    parquet(
+        out / "scienceqa/train.parquet",
+        [
+            {
+                "image": hf_image(181, "png"),
+                "question": "Which of these states is farthest north?",
+                "answer": 0,
+                **science,
+            },
+            {"image": None, "question": "Which word does not rhyme?", "answer": 1, **science},
+            {
+                "image": hf_image(182, "png"),
+                "question": "Which state is highlighted?",
+                "answer": 7,
+                **science,
+            },
+        ],
+    )
+    picture(out / "iconqa/train/choose_txt/10/image.png", 191)
+    jsonfile(
+        out / "iconqa/train/choose_txt/10/data.json",
+        {
+            "question": "Which is the smallest shape?",
+            "choices": ["square", "circle"],
+            "answer": 1,
+            "ques_type": "choose_txt",
+            "grade": "prek",
+            "label": "size",
+        },
+    )
+    jsonfile(
+        out / "iconqa/train/choose_txt/11/data.json",
+        {
+            "question": "Which shape is blue?",
+            "choices": ["star", "heart"],
+            "answer": 0,
+            "ques_type": "choose_txt",
+        },
+    )
+    parquet(
+        out / "screen2words/train.parquet",
+        [
+            {"image": hf_image(201, "png"), "text": "page showing login options"},
+            {"image": hf_image(202, "png"), "text": " "},
+        ],
+    )
+    parquet(
+        out / "textcaps/train.parquet",
+        [
+            {
+                "image": hf_image(211),
+                "reference_strs": ["a bottle of beer with a red label", "A red label on a bottle."],
+            }
+        ],
+    )
+    parquet(
+        out / "websight/train.parquet",
+        [{"image": hf_image(221, "png"), "text": "<html>\n<body><h1>Fresh bread</h1></body>\n</html>"}],
+    )
+    parquet(
+        out / "datikz/train.parquet",
+        [
+            {
+                "image": hf_image(231, "png"),
+                "code": "\\begin{tikzpicture}\n\\draw (0,0) -- (1,1);\n\\end{tikzpicture}",
+            }
+        ],
+    )
+    parquet(
+        out / "nlvr2/train.parquet",
+        [
+            {
+                "left_image": hf_image(241),
+                "right_image": hf_image(242),
+                "sentence": "There are two dogs.",
+                "label": 1,
+            },
+            {
+                "left_image": hf_image(243),
+                "right_image": {"bytes": b"\xff\xd8broken", "path": "r.jpg"},
+                "sentence": "One image shows a cat.",
+                "label": 0,
+            },
+        ],
+    )
+    return {name: out / name for name in EXPECTED}
+
+
+if __name__ == "__main__":
+    for name, path in write_sources(
+        sys.argv[1] if len(sys.argv) > 1 else "demo-out/instruct-sources"
+    ).items():
+        print(f"{name}: {path}")

@@ -1,0 +1,104 @@
+"""Each converter of The Cauldron's sources reproduces its golden rows exactly (tests/cauldron_golden.py)."""
+
+import pytest
+
+from pipelines.conversations import Dropped
+from pipelines.instruct.converter import Turn
+from pipelines.instruct.sources import SOURCES
+from tests.cauldron_golden import GOLDEN
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def scripted(draws: list[str]):
+    """A ``choose`` that makes The Cauldron's draws: each call takes the first remaining draw
+    among its options, so a draw missing from the converter's prompt list fails the test."""
+    remaining = list(draws)
+
+    def choose(options: list[str]) -> str:
+        for draw in remaining:
+            if draw in options:
+                remaining.remove(draw)
+                return draw
+        raise AssertionError(f"none of the draws {remaining} is among the options {options[:4]}...")
+
+    choose.remaining = remaining
+    return choose
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=[f"{g['converter']}-{i}" for i, g in enumerate(GOLDEN)])
+def test_golden_row(golden):
+    converter = SOURCES[golden["converter"]]
+    choose = scripted(golden["draws"])
+    turns = converter.turns(golden["row"], choose)
+    assert all(isinstance(t, Turn) for t in turns), turns
+    assert [(t.user, t.assistant) for t in turns] == golden["turns"]
+    assert choose.remaining == [], "The Cauldron drew more than the converter asked for"
+
+
+def test_twelve_converters_with_golden_rows_across_the_families():
+    covered = {g["converter"] for g in GOLDEN}
+    assert covered == set(SOURCES), set(SOURCES) - covered
+    assert len(SOURCES) >= 12
+    families = {SOURCES[name].family for name in covered}
+    assert {
+        "general_vqa",
+        "counting",
+        "ocr_documents",
+        "charts_figures",
+        "tables",
+        "diagrams_science",
+        "captioning",
+        "code",
+    } <= families
+    assert any(g["provenance"] == "published" for g in GOLDEN)
+
+
+@pytest.mark.parametrize(
+    "name, row, reason",
+    [
+        (
+            "vqav2",
+            {"image_id": 1, "question": "Is it raining?", "answers": ["yes", "no", "maybe", "wet"]},
+            "disagreeing_answers",
+        ),
+        ("vqav2", {"image_id": 1, "question": "What is it?", "answers": []}, "empty_answer"),
+        ("vqav2", {"image_id": 1, "question": "  ", "answers": ["a", "a"]}, "empty_question"),
+        (
+            "scienceqa",
+            {"question": "Which?", "choices": ["a", "b"], "answer": 2, "hint": "", "lecture": ""},
+            "answer_not_in_options",
+        ),
+        (
+            "scienceqa",
+            {"question": "Which?", "choices": ["a"], "answer": 0, "hint": "", "lecture": ""},
+            "bad_choices",
+        ),
+        (
+            "scienceqa",
+            {"question": "Which?", "choices": ["a", "b"], "answer": True, "hint": "", "lecture": ""},
+            "answer_not_in_options",
+        ),
+        ("figureqa", {"image_index": 0, "question_string": "Is it?", "answer": 3}, "bad_label"),
+        ("chartqa", {"imgname": "a.png", "query": "What?"}, "missing_field"),
+        ("tat_qa", {"questions": ["a?", "b?"], "answers": ["1"]}, "misaligned_lists"),
+    ],
+)
+def test_bad_rows_are_dropped_with_their_reason(name, row, reason):
+    with pytest.raises(Dropped) as raised:
+        SOURCES[name].turns(row, lambda options: options[0])
+    assert raised.value.reason == reason
+
+
+def test_one_bad_question_of_a_diagram_keeps_the_others():
+    row = {
+        "imageName": "1.png",
+        "questions": {
+            "What is shown?": {"abcLabel": False, "answerTexts": ["a", "b"], "correctAnswer": 0},
+            "Which label is the sun?": {"abcLabel": True, "answerTexts": ["A", "B"], "correctAnswer": 1},
+            "What is big?": {"abcLabel": False, "answerTexts": ["x", "y"], "correctAnswer": 5},
+        },
+    }
+    turns = SOURCES["ai2d"].turns(row, lambda options: options[0])
+    kinds = [t.reason if isinstance(t, Dropped) else "turn" for t in turns]
+    assert kinds == ["turn", "skipped_abcLabel", "answer_not_in_options"]

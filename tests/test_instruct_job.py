@@ -1,0 +1,151 @@
+"""``vlmdata run instruct``: The Cauldron's sources in their own layouts -> qa shards, counted per source."""
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.cli import main
+from pipelines.instruct.sources import SOURCES
+from schemas.validate import validate_dataset
+from synth.demo.instruct_sources import EXPECTED, write_sources
+
+pytestmark = pytest.mark.timeout(180)
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "instruct.yaml"
+
+
+def config(tmp: Path, sources: Path, **keys) -> Path:
+    """configs/instruct.yaml with its demo paths pointing at ``sources``."""
+    cfg = yaml.safe_load(CONFIG.read_text())
+    for source in cfg["sources"]:
+        source["input"] = [i.replace("demo-out/instruct-sources", str(sources)) for i in source["input"]]
+    cfg.update(output_dir=str(tmp / "out"), **keys)
+    path = tmp / f"instruct-{len(keys)}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def stats(dataset_dir: Path, stage: str = "write_shards") -> dict:
+    steps = json.loads((dataset_dir / "_logs" / stage / "stats.json").read_text())
+    reader = next(s for s in steps if "Instruct" in s["name"])
+    return {k: (v["total"] if isinstance(v, dict) else v) for k, v in reader["stats"].items()}
+
+
+def samples(dataset_dir: Path) -> list[dict]:
+    out = []
+    for tar in sorted((dataset_dir / "shards").glob("*.tar")):
+        with tarfile.open(tar) as f:
+            out += [json.loads(f.extractfile(m).read()) for m in f.getmembers() if m.name.endswith(".json")]
+    return out
+
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("instruct")
+    write_sources(tmp / "sources")
+    assert main(["run", "instruct", "--config", str(config(tmp, tmp / "sources")), "--no-progress"]) == 0
+    return tmp, tmp / "out" / "instruct"
+
+
+def test_every_source_converted_and_dropped_rows_counted_per_reason(merged):
+    _, dataset = merged
+    counted = stats(dataset)
+    for name, expected in EXPECTED.items():
+        assert counted.get(f"{name}/samples", 0) == expected["samples"], name
+        assert counted.get(f"{name}/turns", 0) == expected["turns"], name
+        dropped = {k.split("/dropped_")[1]: v for k, v in counted.items() if k.startswith(f"{name}/dropped_")}
+        assert dropped == expected["dropped"], name
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["totals"]["samples"] == sum(e["samples"] for e in EXPECTED.values())
+    assert manifest["totals"]["sources"] == {n: e["samples"] for n, e in EXPECTED.items()}
+    assert validate_dataset(dataset).ok
+
+
+def test_samples_carry_source_licence_and_grouped_turns(merged):
+    _, dataset = merged
+    by_source: dict[str, list[dict]] = {}
+    for sample in samples(dataset):
+        by_source.setdefault(sample["meta"]["instruct_source"], []).append(sample)
+        name = sample["meta"]["instruct_source"]
+        assert sample["meta"]["licence"] == SOURCES[name].licence
+        assert sample["meta"]["family"] == SOURCES[name].family
+        assert {t["source"] for t in sample["texts"]} == {SOURCES[name].label}
+        assert len(sample["meta"]["image_sha256"]) == len(sample["images"])
+    coco = next(s for s in by_source["vqav2"] if len(s["texts"]) == 2)  # two questions about one image
+    assert [t["assistant"] for t in coco["texts"]] == ["Net.", "Blue."]
+    assert coco["meta"]["rows"] == [0, 1]  # row 2 asked row 0's question again
+    figure = sorted(len(s["texts"]) for s in by_source["figureqa"])
+    assert figure == [1, 2]
+    assert len(by_source["nlvr2"][0]["images"]) == 2
+
+
+def test_the_image_two_sources_share_is_reported(merged):
+    _, dataset = merged
+    report = json.loads((dataset / "cross_source_images.json").read_text())
+    assert report["images_in_several_sources"] == 1
+    assert report["pairs"] == {"tallyqa + vqav2": 1}
+
+
+def test_a_rerun_writes_the_same_shards(merged, tmp_path):
+    tmp, dataset = merged
+    before = {p.name: p.read_bytes() for p in (dataset / "shards").glob("*.tar")}
+    assert main(["run", "instruct", "--config", str(config(tmp, tmp / "sources")), "--no-progress"]) == 0
+    assert {p.name: p.read_bytes() for p in (dataset / "shards").glob("*.tar")} == before
+
+
+def test_caps_split_an_image_into_several_samples(merged, tmp_path):
+    tmp, _ = merged
+    cfg = config(tmp_path, tmp / "sources", max_turns=1, dataset="capped")
+    assert main(["run", "instruct", "--config", str(cfg), "--no-progress"]) == 0
+    counted = stats(tmp_path / "out" / "capped")
+    assert (
+        counted["vqav2/samples"] == 3 and counted["figureqa/samples"] == 3 and counted["tat_qa/samples"] == 2
+    )
+
+
+def test_one_dataset_per_source(merged, tmp_path):
+    tmp, _ = merged
+    cfg = config(tmp_path, tmp / "sources", merge=False, dataset="cauldron")
+    assert main(["run", "instruct", "--config", str(cfg), "--no-progress"]) == 0
+    root = tmp_path / "out" / "cauldron"
+    for name, expected in EXPECTED.items():
+        manifest = json.loads((root / name / "manifest.json").read_text())
+        assert manifest["totals"]["samples"] == expected["samples"], name
+    assert json.loads((root / "cross_source_images.json").read_text())["pairs"] == {"tallyqa + vqav2": 1}
+
+
+def test_a_file_of_another_layout_fails_at_once(merged, tmp_path, capsys):
+    tmp, _ = merged
+    cfg = yaml.safe_load(config(tmp_path, tmp / "sources").read_text())
+    cfg["sources"] = [{"converter": "vqav2", "input": [str(tmp / "sources" / "textcaps")]}]
+    path = tmp_path / "wrong.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", "instruct", "--config", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "converter 'vqav2'" in err and "lacks ['image_id', 'question', 'answers']" in err
+    assert not (tmp_path / "out" / "instruct" / "manifest.json").exists()
+
+
+@pytest.mark.timeout(300)
+def test_the_merged_dataset_trains(merged, tmp_path):
+    torch = pytest.importorskip("torch")
+    from training.config import TrainConfig
+    from training.loop import Trainer
+
+    _, dataset = merged
+    cfg = TrainConfig.model_validate(
+        {
+            "datasets": [{"manifest": str(dataset / "manifest.json"), "weight": 1}],
+            "checkpoint_dir": str(tmp_path / "run"),
+            "steps": 3,
+            "batch_size": 2,
+            "warmup_steps": 1,
+            "log_every": 1,
+            "data": {"max_length": 512, "max_image_size": 32, "shuffle_buffer": 4},
+            "model": {"vocab_size": 384, "tokenizer_samples": 32},
+        }
+    )
+    history = Trainer(cfg).run(log=lambda _: None)
+    assert len(history) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in history)
