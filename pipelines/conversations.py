@@ -157,6 +157,34 @@ def to_turns(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], st
     return turns, "\n\n".join(s for s in system if s.strip()) or None, trailing
 
 
+def image_bytes(ref: Any, base: str) -> bytes:
+    """The bytes of an image reference as instruction data sets write them: ``{bytes, path}`` (the
+    Hugging Face Image feature), raw bytes, or a path (relative to ``base`` unless absolute or a
+    URL); raises ``Dropped`` (``missing_image``, ``bad_image``: Pillow cannot read it)."""
+    data = None
+    if isinstance(ref, dict):
+        data = ref.get("bytes")
+        ref = ref.get("path") if not data else ref
+    elif isinstance(ref, bytes | bytearray):
+        data = bytes(ref)
+    if not data:
+        if not isinstance(ref, str) or not ref:
+            raise Dropped("missing_image", repr(ref)[:200])
+        path = ref if "://" in ref or ref.startswith("/") else f"{base}/{ref}"
+        path = path if "://" in path else os.path.normpath(path)
+        try:
+            with fsspec.open(path, "rb") as f:
+                data = f.read()
+        except OSError:  # FileNotFoundError, IsADirectoryError, ...
+            raise Dropped("missing_image", path) from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Exception:  # Pillow raises many types for bad images
+        raise Dropped("bad_image", str(ref)[:200]) from None
+    return data
+
+
 def strip_placeholders(text: str) -> str:
     return text.replace(IMAGE + "\n", "").replace("\n" + IMAGE, "").replace(IMAGE, "").strip()
 
@@ -217,33 +245,12 @@ class ConversationReader(PipelineStep):
             )
 
     # -- rows ---------------------------------------------------------------------------------
-    def _image(self, ref: Any, folder: str) -> bytes:
-        data = None
-        if isinstance(ref, dict):
-            data = ref.get("bytes")
-            ref = ref.get("path") if not data else ref
-        if data is None:
-            if not isinstance(ref, str) or not ref:
-                raise Dropped("missing_image", repr(ref))
-            path = ref if "://" in ref or ref.startswith("/") else f"{self.cfg.image_folder or folder}/{ref}"
-            try:
-                with fsspec.open(path, "rb") as f:
-                    data = f.read()
-            except (FileNotFoundError, IsADirectoryError, OSError):
-                raise Dropped("missing_image", path) from None
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.verify()
-        except Exception:  # Pillow raises many types for bad images
-            raise Dropped("bad_image", str(ref)[:200]) from None
-        return data
-
     def _images(self, row: dict, folder: str) -> list[bytes]:
         refs = row.get("images") if self.cfg.layout == "messages" else row.get("image")
         if refs is None or self.cfg.layout == "alpaca":
             return []
         refs = refs if isinstance(refs, list) else [refs]
-        return [self._image(ref, folder) for ref in refs]
+        return [image_bytes(ref, self.cfg.image_folder or folder) for ref in refs]
 
     def document(self, file: str, index: int, row: dict) -> Document:
         """The ``qa`` document of one row; raises ``Dropped``."""

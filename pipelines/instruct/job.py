@@ -20,23 +20,19 @@ of its bytes: each task lists its images per source, and the last stage writes
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import random
 import zlib
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-import fsspec
 from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
-from PIL import Image
 
 from filters.tokens import count_tokens
 from pipelines.cauldron import list_files
-from pipelines.conversations import Dropped
+from pipelines.conversations import Dropped, image_bytes
 from pipelines.governance import governance_steps
 from pipelines.instruct.converter import Converter, Turn, fill
 from pipelines.instruct.sources import SOURCES, converter
@@ -93,36 +89,13 @@ class InstructReader(PipelineStep):
         self.cfg, self.units, self.images_dir, self.tag = cfg, units, images_dir, tag
 
     # -- images ---------------------------------------------------------------------------------
-    def _image(self, ref: Any, base: str) -> bytes:
-        data = None
-        if isinstance(ref, dict):
-            data, ref = ref.get("bytes"), ref.get("path")
-        elif isinstance(ref, bytes | bytearray):
-            data = bytes(ref)
-        if not data:
-            if not isinstance(ref, str) or not ref:
-                raise Dropped("missing_image", "no image bytes or path")
-            path = ref if "://" in ref or ref.startswith("/") else f"{base}/{ref}"
-            path = path if "://" in path else os.path.normpath(path)
-            try:
-                with fsspec.open(path, "rb") as f:
-                    data = f.read()
-            except OSError:
-                raise Dropped("missing_image", path) from None
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.verify()
-        except Exception:  # Pillow raises many types for undecodable bytes
-            raise Dropped("bad_image", str(ref)[:200]) from None
-        return data
-
     def images(self, conv: Converter, row: dict, base: str) -> list[bytes]:
         out = []
         for spec in conv.images:  # a field, or a path ("image.png") / path template ("png/{id}.png")
             ref = fill(spec, row) if "{" in spec or "." in spec else row.get(spec)
             if ref is None:
                 raise Dropped("missing_image", spec)
-            out.append(self._image(ref, base))
+            out.append(image_bytes(ref, base))
         return out
 
     # -- rows -------------------------------------------------------------------------------------
