@@ -35,32 +35,26 @@ def vqa_answers(*answers: str) -> list[dict]:
     return [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(answers)]
 
 
-EXPECTED: dict[str, dict] = {
-    "vqav2": {
-        "samples": 2,
-        "turns": 3,
-        "dropped": {"duplicate_question": 1, "disagreeing_answers": 1, "bad_image": 1},
-    },
-    "textvqa": {"samples": 1, "turns": 2, "dropped": {"empty_answer": 1}},
-    "docvqa": {"samples": 1, "turns": 2, "dropped": {"empty_answer": 1}},
-    "iam": {"samples": 1, "turns": 1, "dropped": {"empty_answer": 1}},
-    "tallyqa": {"samples": 2, "turns": 2, "dropped": {"missing_image": 1}},
-    "chartqa": {"samples": 1, "turns": 2, "dropped": {"empty_question": 1}},
-    "figureqa": {"samples": 2, "turns": 3, "dropped": {"bad_label": 1}},
-    "tat_qa": {"samples": 1, "turns": 2, "dropped": {"misaligned_lists": 1}},
-    "ai2d": {
-        "samples": 1,
-        "turns": 1,
-        "dropped": {"skipped_abcLabel": 1, "answer_not_in_options": 1, "missing_image": 1},
-    },
-    "scienceqa": {"samples": 1, "turns": 1, "dropped": {"missing_image": 1, "answer_not_in_options": 1}},
-    "iconqa": {"samples": 1, "turns": 1, "dropped": {"missing_image": 1}},
-    "screen2words": {"samples": 1, "turns": 1, "dropped": {"empty_answer": 1}},
-    "textcaps": {"samples": 1, "turns": 1, "dropped": {}},
-    "websight": {"samples": 1, "turns": 1, "dropped": {}},
-    "datikz": {"samples": 1, "turns": 1, "dropped": {}},
-    "nlvr2": {"samples": 1, "turns": 1, "dropped": {"bad_image": 1}},
+# source: (samples, turns, {reason: rows or turns dropped}) that run instruct must make of it
+COUNTS = {
+    "vqav2": (2, 3, {"duplicate_question": 1, "disagreeing_answers": 1, "bad_image": 1}),
+    "textvqa": (1, 2, {"empty_answer": 1}),
+    "docvqa": (1, 2, {"empty_answer": 1}),
+    "iam": (1, 1, {"empty_answer": 1}),
+    "tallyqa": (2, 2, {"missing_image": 1}),
+    "chartqa": (1, 2, {"empty_question": 1}),
+    "figureqa": (2, 3, {"bad_label": 1}),
+    "tat_qa": (1, 2, {"misaligned_lists": 1}),
+    "ai2d": (1, 1, {"skipped_abcLabel": 1, "answer_not_in_options": 1, "missing_image": 1}),
+    "scienceqa": (1, 1, {"missing_image": 1, "answer_not_in_options": 1}),
+    "iconqa": (1, 1, {"missing_image": 1}),
+    "screen2words": (1, 1, {"empty_answer": 1}),
+    "textcaps": (1, 1, {}),
+    "websight": (1, 1, {}),
+    "datikz": (1, 1, {}),
+    "nlvr2": (1, 1, {"bad_image": 1}),
 }
+EXPECTED = {name: {"samples": s, "turns": t, "dropped": d} for name, (s, t, d) in COUNTS.items()}
 
 
 def parquet(path: Path, rows: list[dict]) -> None:
