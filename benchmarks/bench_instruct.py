@@ -42,12 +42,12 @@ def noise_jpeg(seed: int, side: int = 320) -> bytes:
     return out.getvalue()
 
 
-def write_parquet(path: Path, gigabytes: float, per_image: int) -> int:
+def write_parquet(path: Path, gigabytes: float, per_image: int, side: int = 320) -> int:
     """The VQAv2-layout file, written row group by row group; returns its rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    images = [noise_jpeg(i) for i in range(96)]
+    images = [noise_jpeg(i, side) for i in range(96)]
     target, written, rows, writer = gigabytes * 1e9, 0, 0, None
     answers = [
         {"answer": a, "answer_confidence": "yes", "answer_id": i + 1}
@@ -157,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=1.0, help="size of the generated parquet")
     parser.add_argument("--per-image", type=int, default=4)
+    parser.add_argument("--side", type=int, default=320, help="image side: 320 gives ~140 KB JPEGs")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
@@ -168,7 +169,7 @@ def main() -> None:
     try:
         source = work / "vqav2" / "train-00000-of-00001.parquet"
         source.parent.mkdir()
-        rows = write_parquet(source, args.gb, args.per_image)
+        rows = write_parquet(source, args.gb, args.per_image, args.side)
         size = source.stat().st_size
         config = work / "instruct.yaml"
         config.write_text(
@@ -199,6 +200,8 @@ def main() -> None:
         "parquet_gb": round(size / 1e9, 3),
         "rows": rows,
         "samples": samples,
+        "image_kb": round(len(noise_jpeg(0, args.side)) / 1000),
+        "per_image": args.per_image,
         "ours_rows_s": round(rows / best["ours"], 1),
         "peer_rows_s": round(rows / best["peer"], 1),
         "ours_s": round(best["ours"], 2),
@@ -211,7 +214,9 @@ def main() -> None:
         f"ours {result['ours_rows_s']} rows/s, peer {result['peer_rows_s']} rows/s, ratio {result['ratio']}, "
         f"peak RSS {result['peak_rss_mb']} MB"
     )
-    emit("bench_instruct", result, packages=["pyarrow", "datatrove", "pillow"])
+    default = args.side == 320 and args.per_image == 4
+    name = "bench_instruct" if default else f"bench_instruct-side{args.side}-q{args.per_image}"
+    emit(name, result, packages=["pyarrow", "datatrove", "pillow"])
 
 
 if __name__ == "__main__":

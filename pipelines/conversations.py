@@ -45,8 +45,8 @@ from datatrove.pipeline.base import PipelineStep
 from PIL import Image
 
 from filters.tokens import count_tokens
-from pipelines.cauldron import list_files
 from pipelines.governance import governance_steps
+from pipelines.inputs import list_files
 from pipelines.pack import shard_stages
 from schemas.config import ConfigError
 from schemas.config_instruct import ConversationImportConfig

@@ -13,6 +13,29 @@ Each expected turn is (user, assistant); the converter must give exactly these s
 
 GOLDEN = [
     {
+        "converter": "cauldron",
+        "provenance": "published (import cauldron keeps The Cauldron's own rows as they are)",
+        "row": {
+            "images": [],
+            "texts": [
+                {
+                    "user": "Question: What do respiration and combustion give out\nChoices:\nA. Oxygen\n"
+                    "B. Carbon dioxide\nC. Nitrogen\nD. Heat\nAnswer with the letter.",
+                    "assistant": "Answer: B",
+                    "source": "AI2D",
+                }
+            ],
+        },
+        "draws": [],
+        "turns": [
+            (
+                "Question: What do respiration and combustion give out\nChoices:\nA. Oxygen\nB. Carbon dioxide\n"
+                "C. Nitrogen\nD. Heat\nAnswer with the letter.",
+                "Answer: B",
+            )
+        ],
+    },
+    {
         "converter": "ai2d",
         "provenance": "published",
         "row": {

@@ -42,6 +42,7 @@ class Turn:
     key: str  # the question as the source wrote it, normalised: duplicates per image are dropped
     user: str
     assistant: str
+    source: str | None = None  # the turn's own ``source`` (published rows); None: the converter's label
 
 
 def normalise(question: str) -> str:
@@ -223,7 +224,29 @@ class TableQA:
         return out
 
 
-Style = ShortAnswer | LetterChoice | YesNo | Prompted | TableQA
+@dataclass(frozen=True)
+class Published:
+    """Rows already in The Cauldron's layout (``texts``: ``{user, assistant, source}`` turns),
+    kept as they are: ``import cauldron``. Turns without a user or an assistant text are left out
+    (``empty_turn``); a row without any usable turn is dropped (``no_turns``)."""
+
+    texts: str = "texts"
+
+    def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
+        out: list[Turn | Dropped] = []
+        for turn in row.get(self.texts) or []:
+            turn = turn if isinstance(turn, dict) else {}
+            user, assistant = turn.get("user") or "", turn.get("assistant") or ""
+            if user.strip() and assistant.strip():
+                out.append(Turn(normalise(user), user, assistant, turn.get("source") or None))
+            else:
+                out.append(Dropped("empty_turn"))
+        if not any(isinstance(t, Turn) for t in out):
+            raise Dropped("no_turns")
+        return out
+
+
+Style = ShortAnswer | LetterChoice | YesNo | Prompted | TableQA | Published
 
 
 # -- converters -------------------------------------------------------------------------------------
@@ -240,6 +263,7 @@ class Converter:
     records: str | None = None  # json: the key of the row list (None: the file is the list)
     group_by: str | None = None
     origin: str = ""  # where the source is published
+    text_only: bool = False  # a row without images is a sample without images (else missing_image)
     notes: str = ""
     suffixes: tuple[str, ...] = field(default=())
 

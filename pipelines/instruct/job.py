@@ -31,9 +31,9 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 
 from filters.tokens import count_tokens
-from pipelines.cauldron import list_files
 from pipelines.conversations import Dropped, image_bytes
 from pipelines.governance import governance_steps
+from pipelines.inputs import list_files
 from pipelines.instruct.converter import Converter, Turn, fill
 from pipelines.instruct.sources import SOURCES, converter
 from pipelines.pack import shard_stages
@@ -53,6 +53,7 @@ class Group:
     images: list[bytes]
     hashes: list[str]
     first_row: int
+    paths: list[str] = field(default_factory=list)  # the images' paths as the source names them
     turns: list[Turn] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
@@ -84,31 +85,47 @@ class InstructReader(PipelineStep):
     name = "🍲 Instruct sources"
     type = "📖 - READER"
 
-    def __init__(self, cfg: InstructConfig, units: list[tuple[int, str]], images_dir: str, tag: str = ""):
+    def __init__(
+        self,
+        cfg: InstructConfig,
+        units: list[tuple[int, str]],
+        images_dir: str,
+        tag: str = "",
+        converters: dict[int, Converter] | None = None,
+    ):
         super().__init__()
         self.cfg, self.units, self.images_dir, self.tag = cfg, units, images_dir, tag
+        self.converters = converters or {}  # per source index, instead of the registry's (import cauldron)
 
     # -- images ---------------------------------------------------------------------------------
-    def images(self, conv: Converter, row: dict, base: str) -> list[bytes]:
+    def images(self, conv: Converter, row: dict, base: str) -> list[tuple[bytes, str]]:
+        """(bytes, path as the source names it) of the row's images; a field may hold a list."""
         out = []
         for spec in conv.images:  # a field, or a path ("image.png") / path template ("png/{id}.png")
             ref = fill(spec, row) if "{" in spec or "." in spec else row.get(spec)
-            if ref is None:
+            refs = ref if isinstance(ref, list) else [ref]
+            if ref is None or not refs:
+                if conv.text_only:
+                    continue
                 raise Dropped("missing_image", spec)
-            out.append(image_bytes(ref, base))
+            for one in refs:
+                path = one.get("path") if isinstance(one, dict) else one if isinstance(one, str) else None
+                out.append((image_bytes(one, base), path or ""))
         return out
 
     # -- rows -------------------------------------------------------------------------------------
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         seen_images: dict[str, set[str]] = defaultdict(set)
         for src_index, file in self.units[rank::world_size]:
-            yield from self._convert(self.cfg.sources[src_index], file, seen_images)
+            source = self.cfg.sources[src_index]
+            conv = self.converters.get(src_index) or converter(source.converter)
+            yield from self._convert(conv, source, file, seen_images)
         with folder(self.images_dir).open(f"images-{self.tag}{rank:05d}.tsv", "w") as f:
             for digest, names in seen_images.items():
                 f.writelines(f"{digest}\t{name}\n" for name in sorted(names))
 
-    def _convert(self, source: InstructSource, file: str, seen_images) -> DocumentsPipeline:
-        conv, name = converter(source.converter), source_name(source)
+    def _convert(self, conv: Converter, source: InstructSource, file: str, seen_images) -> DocumentsPipeline:
+        name = source_name(source)
         base = (source.image_folder or os.path.dirname(file)).rstrip("/") or "."
         stem = f"{name}-{hashlib.sha1(file.encode()).hexdigest()[:8]}"
         groups: OrderedDict[str, Group] = OrderedDict()
@@ -147,9 +164,10 @@ class InstructReader(PipelineStep):
                     gkey = f"#{index}" if key is None else key
                     group = groups.get(gkey)
                     if group is None:
-                        images = self.images(conv, row, base)
+                        found = self.images(conv, row, base)
+                        images = [data for data, _ in found]
                         hashes = [hashlib.sha256(data).hexdigest() for data in images]
-                        group = groups[gkey] = Group(images, hashes, index)
+                        group = groups[gkey] = Group(images, hashes, index, paths=[p for _, p in found])
                         open_bytes += sum(map(len, images))
                         while len(groups) > 1 and (
                             len(groups) > self.cfg.open_groups or open_bytes > self.cfg.open_images_mb * 2**20
@@ -196,25 +214,30 @@ class InstructReader(PipelineStep):
 
     def _document(
         self, conv: Converter, source: InstructSource, name: str, file: str, stem: str, group: Group
-    ):
+    ) -> Document:
         first = group.rows[0]
         self.stat_update(f"{name}/samples")
         self.stat_update(f"{name}/turns", value=len(group.turns))
+        if not group.images:
+            self.stat_update(f"{name}/text_only")
+        folder = os.path.basename(os.path.dirname(file.split("://")[-1]))
         meta = {
             "instruct_source": name,
             "converter": conv.name,
             "family": conv.family,
             "licence": source.licence or conv.licence,
-            "file": os.path.basename(file),
+            "file": f"{folder}/{os.path.basename(file)}" if folder else os.path.basename(file),
             "rows": group.rows,
             "image_sha256": group.hashes,
             "tokens": group.tokens,
         }
+        paths = group.paths or [""] * len(group.images)
         media = [
-            Media(id=f"{first}-{i}", type=MediaType.IMAGE, url="", media_bytes=data)
-            for i, data in enumerate(group.images)
+            Media(id=f"{first}-{i}", type=MediaType.IMAGE, url=path, media_bytes=data)
+            for i, (data, path) in enumerate(zip(group.images, paths, strict=True))
         ]
-        qa = [{"user": t.user, "assistant": t.assistant, "source": conv.label} for t in group.turns]
+        label = conv.label or folder or name  # a published turn without a source: its subset's folder
+        qa = [{"user": t.user, "assistant": t.assistant, "source": t.source or label} for t in group.turns]
         return Document(
             text="",
             id=f"{stem}-{group.first_row:08d}-{group.part:03d}",
@@ -273,14 +296,14 @@ def _fitting(file: str, conv: Converter) -> str:
     return ""
 
 
-def plan(cfg: InstructConfig) -> list[tuple[int, str]]:
+def plan(cfg: InstructConfig, converters: dict[int, Converter] | None = None) -> list[tuple[int, str]]:
     """(source index, file) of every source; each file's layout is checked now (first row)."""
     if not cfg.sources:
         raise ConfigError("sources: give at least one {converter, input} (configs/instruct.yaml)")
     units = []
     for i, source in enumerate(cfg.sources):
         try:
-            conv = converter(source.converter)
+            conv = (converters or {}).get(i) or converter(source.converter)
         except KeyError as error:
             raise ConfigError(f"sources[{i}].converter: {error.args[0]}") from None
         for file in list_files(source.input, conv.file_suffixes()):
@@ -295,8 +318,10 @@ def plan(cfg: InstructConfig) -> list[tuple[int, str]]:
     return units
 
 
-def build_instruct(cfg: InstructConfig) -> list[Stage]:
-    units = plan(cfg)
+def build_instruct(cfg: InstructConfig, converters: dict[int, Converter] | None = None) -> list[Stage]:
+    """The stages of ``run instruct``; ``converters`` replaces the registry's converter of a
+    source (by index), as ``import cauldron`` does with its column names."""
+    units = plan(cfg, converters)
     images_dir = f"{cfg.dataset_dir}/{IMAGES_DIR}"
     folder(images_dir).makedirs("", exist_ok=True)
     stages: list[Stage] = []
@@ -308,7 +333,7 @@ def build_instruct(cfg: InstructConfig) -> list[Stage]:
         if not cfg.merge:
             sub = sub.model_copy(update={"output_dir": cfg.dataset_dir})
         tag = "" if cfg.merge else f"{sub.dataset}-"
-        reader = InstructReader(cfg, part, images_dir, tag)
+        reader = InstructReader(cfg, part, images_dir, tag, converters)
         steps = governance_steps(sub, "write_shards", "all")
         tail = shard_stages(sub, "qa", reader, tasks=min(cfg.executor.tasks, len(part)), steps=steps)
         if not cfg.merge:

@@ -14,6 +14,7 @@ from pipelines.instruct.converter import (
     Converter,
     LetterChoice,
     Prompted,
+    Published,
     ShortAnswer,
     TableQA,
     YesNo,
@@ -214,6 +215,19 @@ SOURCES: dict[str, Converter] = {
             ("image",),
             Prompted(tuple(T.DATIKZ), "code"),
             origin="nllg/datikz (parquet export): rendered figure and its TikZ code",
+        ),
+        # -- already converted ------------------------------------------------------------------
+        Converter(
+            "cauldron",
+            "",  # each turn keeps its own source; a turn without one: the parquet file's folder
+            "published",
+            "the licence of each subset's source (The Cauldron repackages them; its prompts: CC BY 4.0)",
+            "parquet",
+            ("images", "texts"),
+            ("images",),
+            Published(),
+            origin="HuggingFaceM4/the_cauldron: <subset>/train-*.parquet (vlmdata import cauldron)",
+            text_only=True,
         ),
         # -- two images ----------------------------------------------------------------------------
         Converter(
