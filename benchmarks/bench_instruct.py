@@ -3,7 +3,7 @@ rows and writing the same images with the shard writer alone, and its peak memor
 
 A parquet in the VQAv2 export layout (``--gb`` GB; ``--per-image`` questions per image, the image
 repeated in each of its rows as the export does; 96 distinct noise JPEGs of 320 x 320, ~140 KB;
-row groups of 256 rows as Hugging Face writes them) is converted by:
+row groups of 100 rows as Hugging Face ``datasets`` writes image data) is converted by:
 
 * ours: ``vlmdata run instruct`` with this one source, one task: majority vote, The Cauldron's
   prompt, grouping the questions of an image, image check and SHA-256, PII placeholders, the shard
@@ -56,7 +56,7 @@ def write_parquet(path: Path, gigabytes: float, per_image: int, side: int = 320)
     try:
         while written < target:
             batch = []
-            for _ in range(256):  # the image stored in each of its rows, as the exports store it
+            for _ in range(100):  # the image in each of its rows; 100-row groups, as `datasets` writes images
                 image_id = rows // per_image
                 data = images[image_id % len(images)]
                 batch.append(
