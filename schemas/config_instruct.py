@@ -93,6 +93,12 @@ class InstructConfig(JobConfig):
         description="image bytes of the gathered images at most (MiB): past it the oldest image's sample is "
         "written, which keeps memory flat on large sources",
     )
+    cross_source: Literal["sha256", "phash", "off"] = Field(
+        "sha256",
+        description="how the same image is found across sources: sha256 of the bytes (exact copies); phash: "
+        "perceptual hashes within cross_source_distance bits (re-encoded copies too; decodes every image)",
+    )
+    cross_source_distance: int = Field(4, ge=0, le=16, description="phash: bits two images may differ by")
     tokenizer: str | None = Field(
         None, description="tokenizer.json counting tokens; None: shards.tokenizer or the estimate"
     )

@@ -159,3 +159,42 @@ def test_the_merged_dataset_trains(merged, tmp_path):
     )
     history = Trainer(cfg).run(log=lambda _: None)
     assert len(history) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in history)
+
+
+@pytest.mark.parametrize(
+    "sources, message",
+    [
+        ([{"converter": "vqa_v3", "input": ["x"]}], "no converter 'vqa_v3'; converters: ai2d, cauldron"),
+        ([{"converter": "iam", "input": ["IAM"]}, {"converter": "iam", "input": ["IAM"]}], "share a name"),
+        ([{"converter": "iam", "input": ["nowhere"]}], "does not exist"),
+    ],
+)
+def test_bad_source_lists_are_refused_before_any_work(merged, tmp_path, capsys, sources, message):
+    tmp, _ = merged
+    cfg = yaml.safe_load(config(tmp_path, tmp / "sources").read_text())
+    cfg["sources"] = [
+        {**s, "input": [str(tmp / "sources" / "iam") if i == "IAM" else i for i in s["input"]]}
+        for s in sources
+    ]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", "instruct", "--config", str(path), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "instruct").exists()
+
+
+def test_perceptual_hashes_find_a_re_encoded_copy(merged, tmp_path):
+    """TextCaps holds the shared COCO image re-encoded: SHA-256 misses it, phash finds it."""
+    tmp, dataset = merged
+    sha = json.loads((dataset / "cross_source_images.json").read_text())
+    assert sha["method"] == "sha256" and sha["pairs"] == {"tallyqa + vqav2": 1}
+    cfg = config(tmp_path, tmp / "sources", cross_source="phash")
+    assert main(["run", "instruct", "--config", str(cfg), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "out" / "instruct" / "cross_source_images.json").read_text())
+    assert report["images_in_several_sources"] == 1  # one picture, in three sources
+    assert report["pairs"] == {"tallyqa + textcaps": 1, "tallyqa + vqav2": 1, "textcaps + vqav2": 1}
+    assert report["images"] == sha["images"] - 1
+    phashes = {
+        s["meta"]["instruct_source"]: s["meta"]["image_phash"] for s in samples(tmp_path / "out" / "instruct")
+    }
+    assert all(len(value) == 16 for values in phashes.values() for value in values)

@@ -113,6 +113,18 @@ class InstructReader(PipelineStep):
                 out.append((image_bytes(one, base), path or ""))
         return out
 
+    def _hash(self, data: bytes) -> str:
+        """``<sha256>`` of the image, ``<sha256>:<phash>`` with ``cross_source: phash``."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.cfg.cross_source != "phash":
+            return digest
+        from filters.dedup.image_hash import phash  # decodes the image: only when asked for
+
+        try:
+            return f"{digest}:{phash(data):016x}"
+        except ValueError:  # Pillow opened it but cannot decode it: exact copies only
+            return digest
+
     # -- rows -------------------------------------------------------------------------------------
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         seen_images: dict[str, set[str]] = defaultdict(set)
@@ -142,8 +154,9 @@ class InstructReader(PipelineStep):
         def emit(key: str, group: Group) -> None:
             if group.turns:
                 ready.append(self._document(conv, source, name, file, stem, group))
-                for digest in group.hashes:
-                    seen_images[digest].add(name)
+                if self.cfg.cross_source != "off":
+                    for digest in group.hashes:
+                        seen_images[digest].add(name)
             group.turns, group.rows, group.tokens = [], [], 0
             group.part += 1
 
@@ -166,7 +179,7 @@ class InstructReader(PipelineStep):
                     if group is None:
                         found = self.images(conv, row, base)
                         images = [data for data, _ in found]
-                        hashes = [hashlib.sha256(data).hexdigest() for data in images]
+                        hashes = [self._hash(data) for data in images]
                         group = groups[gkey] = Group(images, hashes, index, paths=[p for _, p in found])
                         open_bytes += sum(map(len, images))
                         while len(groups) > 1 and (
@@ -228,9 +241,11 @@ class InstructReader(PipelineStep):
             "licence": source.licence or conv.licence,
             "file": f"{folder}/{os.path.basename(file)}" if folder else os.path.basename(file),
             "rows": group.rows,
-            "image_sha256": group.hashes,
+            "image_sha256": [h.split(":")[0] for h in group.hashes],
             "tokens": group.tokens,
         }
+        if self.cfg.cross_source == "phash":
+            meta["image_phash"] = [h.partition(":")[2] or None for h in group.hashes]
         paths = group.paths or [""] * len(group.images)
         media = [
             Media(id=f"{first}-{i}", type=MediaType.IMAGE, url=path, media_bytes=data)
@@ -248,16 +263,18 @@ class InstructReader(PipelineStep):
 
 class CrossSourceImages(PipelineStep):
     """One task: the per-task image lists -> ``cross_source_images.json`` (images found in more
-    than one source, counted per pair of sources, with a few examples)."""
+    than one source, counted per pair of sources, with a few examples). An image is its SHA-256;
+    with perceptual hashes, images within ``max_distance`` bits are one image (found through the
+    LSH bands of ``filters.dedup.image_hash``, joined transitively)."""
 
     name = "🔁 Cross-source images"
     type = "📊 - STATS"
 
-    def __init__(self, dataset_dir: str, images_dir: str):
+    def __init__(self, dataset_dir: str, images_dir: str, max_distance: int | None = None):
         super().__init__()
-        self.dataset_dir, self.images_dir = dataset_dir, images_dir
+        self.dataset_dir, self.images_dir, self.max_distance = dataset_dir, images_dir, max_distance
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+    def _images(self) -> dict[str, set[str]]:
         images = folder(self.images_dir)
         sources: dict[str, set[str]] = defaultdict(set)
         for path in sorted(images.list_files(glob_pattern="images-*.tsv")):
@@ -265,16 +282,60 @@ class CrossSourceImages(PipelineStep):
                 for line in f:
                     digest, _, name = line.rstrip("\n").partition("\t")
                     sources[digest].add(name)
-        shared = {d: sorted(names) for d, names in sources.items() if len(names) > 1}
+        return sources
+
+    def _clusters(self, sources: dict[str, set[str]]) -> dict[str, set[str]]:
+        """sha256 -> the sources of every image like it: the same bytes, or (perceptual hashes)
+        within max_distance bits."""
+        by_sha: dict[str, set[str]] = defaultdict(set)
+        phashes: dict[int, list[str]] = defaultdict(list)
+        for key, names in sources.items():
+            sha, _, value = key.partition(":")
+            by_sha[sha] |= names
+            if value and self.max_distance is not None:
+                phashes[int(value, 16)].append(sha)
+        if not phashes:
+            return by_sha
+        from filters.dedup.image_hash import band_keys, hamming
+
+        parent = {sha: sha for sha in by_sha}
+
+        def root(sha: str) -> str:
+            while parent[sha] != sha:
+                parent[sha] = parent[parent[sha]]
+                sha = parent[sha]
+            return sha
+
+        buckets: dict[int, list[int]] = defaultdict(list)
+        for value in phashes:
+            for key in band_keys(value, self.max_distance):
+                buckets[key].append(value)
+        for shas in phashes.values():  # the same perceptual hash: one image
+            for sha in shas[1:]:
+                parent[root(sha)] = root(shas[0])
+        for members in buckets.values():
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    if hamming(a, b) <= self.max_distance:
+                        parent[root(phashes[b][0])] = root(phashes[a][0])
+        clusters: dict[str, set[str]] = defaultdict(set)
+        for sha, names in by_sha.items():
+            clusters[root(sha)] |= names
+        return clusters
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        clusters = self._clusters(self._images())
+        shared = {d: sorted(names) for d, names in clusters.items() if len(names) > 1}
         pairs: dict[str, int] = defaultdict(int)
         for names in shared.values():
             for i, a in enumerate(names):
                 for b in names[i + 1 :]:
                     pairs[f"{a} + {b}"] += 1
-        self.stat_update("images", value=len(sources))
+        self.stat_update("images", value=len(clusters))
         self.stat_update("images_in_several_sources", value=len(shared))
         report = {
-            "images": len(sources),
+            "method": "sha256" if self.max_distance is None else f"phash within {self.max_distance} bits",
+            "images": len(clusters),
             "images_in_several_sources": len(shared),
             "pairs": dict(sorted(pairs.items())),
             "examples": [{"sha256": d, "sources": n} for d, n in sorted(shared.items())[:20]],
@@ -339,5 +400,7 @@ def build_instruct(cfg: InstructConfig, converters: dict[int, Converter] | None 
         if not cfg.merge:
             tail = [replace(s, name=f"{s.name}_{sub.dataset}") for s in tail]
         stages += tail
-    stages.append(Stage("cross_source", [CrossSourceImages(cfg.dataset_dir, images_dir)], 1))
+    if cfg.cross_source != "off":
+        distance = cfg.cross_source_distance if cfg.cross_source == "phash" else None
+        stages.append(Stage("cross_source", [CrossSourceImages(cfg.dataset_dir, images_dir, distance)], 1))
     return stages

@@ -4,8 +4,9 @@
 ``pipelines.instruct.sources`` under ``OUT`` (parquet exports with images as ``{bytes, path}``;
 the authors' JSON files with image files beside them) and ``EXPECTED[source]`` says what
 ``run instruct`` must make of each: samples, turns and dropped rows or turns per reason. The
-VQAv2 image 9001 is also TallyQA's ``coco/COCO_train2014_000000009001.jpg`` (same bytes): the one
-image two sources share.
+VQAv2 image 9001 is also TallyQA's ``coco/COCO_train2014_000000009001.jpg`` (same bytes), and
+TextCaps has it re-encoded (other bytes, the same picture): SHA-256 finds one image two sources
+share, perceptual hashes the same image in three.
 """
 
 from __future__ import annotations
@@ -360,7 +361,7 @@ def write_sources(out: str | Path) -> dict[str, Path]:
         out / "textcaps/train.parquet",
         [
             {
-                "image": hf_image(211),
+                "image": {"bytes": make_image(COCO, 96, 72, "jpg", quality=60), "path": "coco_again.jpg"},
                 "reference_strs": ["a bottle of beer with a red label", "A red label on a bottle."],
             }
         ],
