@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.config import NAME_PATTERN, JobConfig, StrictModel
-from schemas.config_governance import GovernanceConfig
+from schemas.config_governance import GovernanceConfig, PiiConfig
 
 Layout = Literal["messages", "alpaca", "llava", "sharegpt"]
 
@@ -102,4 +102,7 @@ class InstructConfig(JobConfig):
     tokenizer: str | None = Field(
         None, description="tokenizer.json counting tokens; None: shards.tokenizer or the estimate"
     )
-    governance: GovernanceConfig = GovernanceConfig()
+    # PII placeholders off by default: a converted answer must say what its image shows ("What is
+    # the phone number?" over a letter): a placeholder would teach a model to answer "<PHONE>"
+    # for a number it can read. Switch on (governance.pii.enabled) for sources that need it.
+    governance: GovernanceConfig = GovernanceConfig(pii=PiiConfig(enabled=False))
