@@ -1,7 +1,9 @@
 """The embedded demo: needs nothing but the checkout, no network, and runs what exists end to end.
 
 1. writes the demo corpus (``synth.demo.corpus``): a WARC of web pages in three languages with
-   the cases the filters must catch, a caption list, PDFs made with pymupdf;
+   the cases the filters must catch, a caption list, PDFs made with pymupdf; and small files of
+   The Cauldron's sources in their own layouts (``synth.demo.instruct_sources``), which
+   ``configs/instruct.yaml`` reads;
 2. starts the local web (``synth.demo.local_web``) on 127.0.0.1 and checks it answers for every image
    of the corpus under its original URL (the crawl jobs fetch them through it);
 3. runs the ``interleaved`` job on the corpus WARC: extraction, language, node and document
@@ -42,6 +44,7 @@ from schemas.samples import KINDS
 from schemas.validate import validate_dataset
 from synth.demo.corpus import CorpusManifest, build_corpus
 from synth.demo.documents import make_documents
+from synth.demo.instruct_sources import write_sources
 from synth.demo.local_web import LocalWeb
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -87,6 +90,10 @@ def run_demo(out: str, documents: int = 200, executor: str = "ray", progress: bo
     corpus = build_corpus(root / "corpus")
     print(
         f"corpus       {len(corpus.pages)} web pages, {len(corpus.captions)} captions, {len(corpus.pdfs)} PDFs  {root / 'corpus'}"
+    )
+    sources = write_sources(root / "instruct-sources")  # for `make instruct` (configs/instruct.yaml)
+    print(
+        f"sources      {len(sources)} of The Cauldron's sources in their own layouts  {root / 'instruct-sources'}"
     )
     problems = 0
     with LocalWeb() as web:
