@@ -105,6 +105,53 @@ GOLDEN = [
         "turns": [("What is the brand of this camera?\nOffer a terse response.", "Dakota.")],
     },
     {
+        "converter": "okvqa",
+        "provenance": "build script",
+        "row": {
+            "image_id": 51606,
+            "question": "What sport can you use this for?",
+            "answers": [
+                {"answer": a, "raw_answer": a, "answer_confidence": "yes", "answer_id": i + 1}
+                for i, a in enumerate(["race"] * 6 + ["motocross"] * 2 + ["ride"] * 2)
+            ],
+        },
+        "draws": ["\nQuick response, please."],
+        "turns": [("What sport can you use this for?\nQuick response, please.", "Race.")],
+    },
+    {
+        "converter": "visual7w",
+        "provenance": "build script: the right answer drawn into place 2 of 4",
+        "row": {
+            "image_id": 2386,
+            "filename": "v7w_2386.jpg",
+            "split": "train",
+            "qa_pairs": [
+                {
+                    "qa_id": 986,
+                    "type": "where",
+                    "question": "Where are the people?",
+                    "answer": "On the sidewalk.",
+                    "multiple_choices": ["In a park.", "On a bus.", "In a building."],
+                }
+            ],
+        },
+        "draws": ["2"],
+        "turns": [
+            (
+                "Question: Where are the people?\nChoices:\nA. In a park.\nB. On a bus.\nC. On the sidewalk.\n"
+                "D. In a building.\nAnswer with the letter.",
+                "Answer: C",
+            )
+        ],
+    },
+    {
+        "converter": "vqarad",
+        "provenance": "build script: str.capitalize lower-cases 'MRI'",
+        "row": {"question": "is the MRI normal?", "answer": "no"},
+        "draws": ["\nAnswer briefly."],
+        "turns": [("Is the mri normal?\nAnswer briefly.", "No.")],
+    },
+    {
         "converter": "tallyqa",
         "provenance": "build script",
         "row": {

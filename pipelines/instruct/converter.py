@@ -23,6 +23,7 @@ that cannot be made raises or returns ``Dropped`` with its reason.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -80,8 +81,9 @@ class ShortAnswer:
     question: str
     answer: str
     pick: str = "single"  # single | majority | top_random (a draw among the most frequent) | random
-    hint: tuple[str, ...] = tuple(T.SHORT_ANSWER)
+    hint: tuple[str, ...] = tuple(T.SHORT_ANSWER)  # () : no line appended
     case_question: bool = False  # correct_casing(question, is_question=True) (TextVQA, DocVQA)
+    capitalize: bool = False  # str.capitalize(question): first letter up, the rest down (VQA-RAD)
     case_answer: bool = True
     min_votes: int = 1  # majority / top_random: fewer agreeing answers -> disagreeing_answers
 
@@ -90,9 +92,11 @@ class ShortAnswer:
         answer = self._answer(value(row, self.answer), choose)
         if not answer.strip():
             raise Dropped("empty_answer", self.answer)
-        user = (T.correct_casing(question, is_question=True) if self.case_question else question) + choose(
-            list(self.hint)
-        )
+        if self.capitalize:
+            user = question.capitalize()
+        else:
+            user = T.correct_casing(question, is_question=True) if self.case_question else question
+        user += choose(list(self.hint)) if self.hint else ""
         return [Turn(normalise(question), user, T.correct_casing(answer) if self.case_answer else answer)]
 
     def _answer(self, raw: Any, choose: Choose) -> str:
@@ -114,15 +118,16 @@ class LetterChoice:
     question: str | None  # None: the key of each item of ``items`` is the question (AI2D)
     choices: str
     answer: str
-    answer_is: str = "index"  # index | letter
+    # index | letter | inserted: ``answer`` is the right text, put among ``choices`` (the wrong
+    # ones) at a drawn place (Visual7W)
+    answer_is: str = "index"
     items: str | None = None  # a field holding {question: fields} or [fields]; None: the row
     context: tuple[tuple[str, str], ...] = ()  # (label, field); "+Label": after the question
     skip: str | None = None  # an item where this field is true is left out (skipped_<field>)
-    case_choices: bool = False
 
     def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
         if self.items is None:
-            return [self._turn(self.question and row.get(self.question), row)]
+            return [self._turn(self.question and row.get(self.question), row, choose)]
         items = value(row, self.items)
         pairs = items.items() if isinstance(items, dict) else [(None, item) for item in items]
         out: list[Turn | Dropped] = []
@@ -131,18 +136,28 @@ class LetterChoice:
                 out.append(Dropped(f"skipped_{self.skip}"))
                 continue
             try:
-                out.append(self._turn(question if self.question is None else item.get(self.question), item))
+                out.append(
+                    self._turn(question if self.question is None else item.get(self.question), item, choose)
+                )
             except Dropped as dropped:
                 out.append(dropped)
         return out
 
-    def _turn(self, question: Any, item: dict) -> Turn:
+    def _turn(self, question: Any, item: dict, choose: Choose) -> Turn:
         if not isinstance(question, str) or not question.strip():
             raise Dropped("empty_question")
         choices = [str(c) for c in value(item, self.choices)]
+        raw = value(item, self.answer)
+        if self.answer_is == "inserted":  # the right answer goes among the wrong ones
+            if not str(raw).strip():
+                raise Dropped("empty_answer", self.answer)
+            if str(raw) in choices:
+                raise Dropped("ambiguous_choices", "the answer is also a wrong choice")
+            place = int(choose([str(i) for i in range(len(choices) + 1)]))
+            choices.insert(place, str(raw))
+            raw = place
         if len(choices) < 2 or len(choices) > len(T.LETTERS) or any(not c.strip() for c in choices):
             raise Dropped("bad_choices", f"{len(choices)} choices")
-        raw = value(item, self.answer)
         if self.answer_is == "letter":
             index = T.LETTERS.find(str(raw).strip().upper()) if len(str(raw).strip()) == 1 else -1
         else:
@@ -266,15 +281,25 @@ class Converter:
     group_by: str | None = None
     origin: str = ""  # where the source is published
     text_only: bool = False  # a row without images is a sample without images (else missing_image)
+    keep: tuple[tuple[str, Any], ...] = ()  # (field, value): other rows are dropped (other_<field>)
     notes: str = ""
     suffixes: tuple[str, ...] = field(default=())
 
     def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
+        for name, wanted in self.keep:
+            if row.get(name) != wanted:
+                raise Dropped(f"other_{name}", repr(row.get(name)))
         return self.style.turns(row, choose)
 
     def group_key(self, row: dict) -> str | None:
         if self.group_by is None:
             return None
+        if self.group_by.startswith("@"):  # no image id in the source: the image's own bytes
+            ref = value(row, self.group_by[1:])
+            data = ref.get("bytes") if isinstance(ref, dict) else ref
+            if isinstance(data, bytes | bytearray):
+                return hashlib.sha256(data).hexdigest()
+            return str(ref.get("path") if isinstance(ref, dict) else ref)
         return fill(self.group_by, row) if "{" in self.group_by else str(value(row, self.group_by))
 
     def file_suffixes(self) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ share, perceptual hashes the same image in three.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,12 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth.demo.documents import make_image
-
-COCO = 9001  # the image VQAv2 and TallyQA share
-
-
-def image(seed: int, fmt: str = "jpg") -> bytes:
-    return make_image(seed, 96, 72, fmt)
+from synth.demo.instruct_json_sources import COCO, image, write_json_sources
 
 
 def hf_image(seed: int | None, fmt: str = "jpg") -> dict | None:
@@ -39,6 +33,9 @@ def vqa_answers(*answers: str) -> list[dict]:
 # source: (samples, turns, {reason: rows or turns dropped}) that run instruct must make of it
 COUNTS = {
     "vqav2": (2, 3, {"duplicate_question": 1, "disagreeing_answers": 1, "bad_image": 1}),
+    "okvqa": (1, 2, {"disagreeing_answers": 1}),
+    "visual7w": (1, 2, {"ambiguous_choices": 1, "other_split": 1}),
+    "vqarad": (1, 2, {"empty_answer": 1}),
     "textvqa": (1, 2, {"empty_answer": 1}),
     "docvqa": (1, 2, {"empty_answer": 1}),
     "iam": (1, 1, {"empty_answer": 1}),
@@ -61,16 +58,6 @@ EXPECTED = {name: {"samples": s, "turns": t, "dropped": d} for name, (s, t, d) i
 def parquet(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def jsonfile(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
-
-
-def picture(path: Path, seed: int, fmt: str = "png") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(image(seed, fmt))
 
 
 def write_sources(out: str | Path) -> dict[str, Path]:
@@ -169,81 +156,6 @@ def write_sources(out: str | Path) -> dict[str, Path]:
             {"image": hf_image(122, "png"), "text": ""},
         ],
     )
-    (out / "tallyqa/coco").mkdir(parents=True, exist_ok=True)
-    (out / "tallyqa/coco/COCO_train2014_000000009001.jpg").write_bytes(image(COCO))
-    picture(out / "tallyqa/VG_100K/2.jpg", 131, "jpg")
-    jsonfile(
-        out / "tallyqa/train.json",
-        [
-            {
-                "image": "coco/COCO_train2014_000000009001.jpg",
-                "question": "How many nets are there?",
-                "answer": 1,
-                "data_source": "amt",
-                "image_id": COCO,
-                "question_id": 1,
-            },
-            {
-                "image": "VG_100K/2.jpg",
-                "question": "How many people are in the photo?",
-                "answer": 3,
-                "data_source": "imported_genome",
-                "image_id": 2,
-                "question_id": 2,
-            },
-            {
-                "image": "VG_100K/missing.jpg",
-                "question": "How many cars are there?",
-                "answer": 2,
-                "data_source": "amt",
-                "image_id": 3,
-                "question_id": 3,
-            },
-        ],
-    )
-    picture(out / "chartqa/train/png/two_col_1.png", 141)
-    picture(out / "chartqa/train/png/two_col_2.png", 142)
-    jsonfile(
-        out / "chartqa/train/train_human.json",
-        [
-            {"imgname": "two_col_1.png", "query": "What is the value of Japan?", "label": "56"},
-            {"imgname": "two_col_1.png", "query": "Is the value of Japan greater than 50?", "label": "Yes"},
-            {"imgname": "two_col_2.png", "query": "", "label": "3"},
-        ],
-    )
-    picture(out / "figureqa/train1/png/0.png", 151)
-    picture(out / "figureqa/train1/png/1.png", 152)
-    jsonfile(
-        out / "figureqa/train1/qa_pairs.json",
-        {
-            "qa_pairs": [
-                {
-                    "image_index": 0,
-                    "question_string": "Is Dark Blue the minimum?",
-                    "answer": 1,
-                    "question_id": 0,
-                },
-                {
-                    "image_index": 0,
-                    "question_string": "Is Red the high median?",
-                    "answer": 0,
-                    "question_id": 1,
-                },
-                {
-                    "image_index": 1,
-                    "question_string": "Does Green have the lowest value?",
-                    "answer": 1,
-                    "question_id": 2,
-                },
-                {
-                    "image_index": 1,
-                    "question_string": "Does Green intersect Red?",
-                    "answer": 2,
-                    "question_id": 3,
-                },
-            ]
-        },
-    )
     parquet(
         out / "tat_qa/train.parquet",
         [
@@ -264,47 +176,6 @@ def write_sources(out: str | Path) -> dict[str, Path]:
                 "derivations": ["", ""],
             },
         ],
-    )
-    picture(out / "ai2d/images/1.png", 171)
-    jsonfile(
-        out / "ai2d/questions/1.png.json",
-        {
-            "imageName": "1.png",
-            "questions": {
-                "What do respiration and combustion give out": {
-                    "abcLabel": False,
-                    "answerTexts": ["Oxygen", "Carbon dioxide", "Nitrogen", "Heat"],
-                    "correctAnswer": 1,
-                    "questionId": "1.png-0",
-                },
-                "Which label shows the moon?": {
-                    "abcLabel": True,
-                    "answerTexts": ["A", "B", "C", "D"],
-                    "correctAnswer": 0,
-                    "questionId": "1.png-1",
-                },
-                "What is the largest part?": {
-                    "abcLabel": False,
-                    "answerTexts": ["leaf", "root"],
-                    "correctAnswer": 4,
-                    "questionId": "1.png-2",
-                },
-            },
-        },
-    )
-    jsonfile(
-        out / "ai2d/questions/2.png.json",
-        {
-            "imageName": "2.png",
-            "questions": {
-                "What eats grass?": {
-                    "abcLabel": False,
-                    "answerTexts": ["cow", "lion"],
-                    "correctAnswer": 0,
-                    "questionId": "2.png-0",
-                }
-            },
-        },
     )
     science = {
         "hint": "",
@@ -328,27 +199,6 @@ def write_sources(out: str | Path) -> dict[str, Path]:
                 **science,
             },
         ],
-    )
-    picture(out / "iconqa/train/choose_txt/10/image.png", 191)
-    jsonfile(
-        out / "iconqa/train/choose_txt/10/data.json",
-        {
-            "question": "Which is the smallest shape?",
-            "choices": ["square", "circle"],
-            "answer": 1,
-            "ques_type": "choose_txt",
-            "grade": "prek",
-            "label": "size",
-        },
-    )
-    jsonfile(
-        out / "iconqa/train/choose_txt/11/data.json",
-        {
-            "question": "Which shape is blue?",
-            "choices": ["star", "heart"],
-            "answer": 0,
-            "ques_type": "choose_txt",
-        },
     )
     parquet(
         out / "screen2words/train.parquet",
@@ -396,7 +246,36 @@ def write_sources(out: str | Path) -> dict[str, Path]:
             },
         ],
     )
+    write_json_sources(out)
+    write_more_sources(out)
     return {name: out / name for name in EXPECTED}
+
+
+def write_more_sources(out: Path) -> None:
+    """OK-VQA and VQA-RAD (added after the first sixteen; Visual7W is a JSON source)."""
+    answers = [{"answer": a, "raw_answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in
+               enumerate(["race"] * 6 + ["motocross"] * 4)]  # fmt: skip
+    scattered = [
+        {"answer": str(i), "raw_answer": str(i), "answer_confidence": "no", "answer_id": i} for i in range(10)
+    ]
+    parquet(
+        out / "okvqa/train.parquet",
+        [
+            {"image_id": 251, "question": "What sport can you use this for?", "answers": answers, "image": hf_image(251)},
+            {"image_id": 251, "question": "Which brand made this?", "answers": answers[:2] + answers[6:9],
+             "image": hf_image(251)},
+            {"image_id": 251, "question": "How old is it?", "answers": scattered, "image": hf_image(251)},
+        ],
+    )  # fmt: skip
+    scan = hf_image(271, "png")
+    parquet(
+        out / "vqarad/train.parquet",
+        [
+            {"image": scan, "question": "is the MRI normal?", "answer": "no"},
+            {"image": scan, "question": "where is the lesion?", "answer": "left temporal lobe"},
+            {"image": hf_image(272, "png"), "question": "is there a fracture?", "answer": ""},
+        ],
+    )
 
 
 if __name__ == "__main__":
