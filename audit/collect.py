@@ -23,7 +23,7 @@ from typing import Any
 import fsspec
 
 from schemas.histograms import HISTOGRAMS_DIR, Histograms
-from schemas.manifest import MANIFEST, SHARDS_DIR, Manifest
+from schemas.manifest import CROSS_SOURCE, MANIFEST, SHARDS_DIR, Manifest
 from schemas.records import ExclusionSummary, merge_summaries, stat_total
 from schemas.shard_reader import iter_samples
 
@@ -155,6 +155,25 @@ def collect_stages(run: RunReader) -> list[dict[str, Any]]:
     return stages
 
 
+def collect_sources(stages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Counters a step keeps per source as ``<source>/<counter>`` (``run instruct``, ``import
+    cauldron``): source -> its counters, with ``dropped`` (reason -> count) apart."""
+    sources: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        for step in stage["steps"]:
+            for key, value in step["counters"].items():
+                source, slash, counter = key.partition("/")
+                if not slash or not source or "/" in counter:
+                    continue
+                entry = sources.setdefault(source, {"dropped": {}})
+                if counter.startswith("dropped_"):
+                    reason = counter.removeprefix("dropped_")
+                    entry["dropped"][reason] = entry["dropped"].get(reason, 0) + value
+                else:
+                    entry[counter] = entry.get(counter, 0) + value
+    return dict(sorted(sources.items()))
+
+
 def collect_exclusions(run: RunReader, limit: int = EXAMPLES_PER_REASON) -> dict[str, Any]:
     """stage -> {counts per reason, steps: step -> {counts, examples per reason}}."""
     grouped: dict[str, dict[str, list[ExclusionSummary]]] = {}
@@ -272,10 +291,16 @@ def collect(run_dir: str, config: dict[str, Any] | None = None) -> dict[str, Any
     shards = [e.url for e in manifest.shardlist] if manifest else []
     if not shards:
         shards = [posixpath.relpath(p, run.root) for p in run.glob(f"{SHARDS_DIR}/*.tar")]
+    stages = collect_stages(run)
+    cross_source = None
+    if run.fs.exists(run.path(CROSS_SOURCE)):
+        cross_source = json.loads(run.read_text(CROSS_SOURCE))
     return {
         "dataset": manifest.name if manifest else posixpath.basename(run.root),
         "run_dir": run.run_dir,
-        "stages": collect_stages(run),
+        "stages": stages,
+        "sources": collect_sources(stages),
+        "cross_source": cross_source,
         "exclusions": collect_exclusions(run),
         "histograms": collect_histograms(run, config),
         "manifest": manifest_summary(manifest) if manifest else None,

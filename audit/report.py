@@ -132,6 +132,40 @@ def drops_section(data: dict[str, Any]) -> str:
     )
 
 
+def sources_section(data: dict[str, Any]) -> str:
+    """Per source (instruction data): rows read, samples and turns written, drops per reason, and
+    the images found in several sources."""
+    sources = data.get("sources") or {}
+    if not sources:
+        return ""
+    rows = []
+    for name, c in sources.items():
+        drops = ", ".join(
+            f"{escape(r)} {fmt(n)}" for r, n in sorted(c["dropped"].items(), key=lambda x: -x[1])
+        )
+        rows.append(
+            f'<tr><td class="l">{escape(name)}</td><td>{fmt(c.get("rows"))}</td><td>{fmt(c.get("samples"))}</td>'
+            f"<td>{fmt(c.get('turns'))}</td><td>{fmt(c.get('text_only'))}</td>"
+            f'<td class="{"drop" if c["dropped"] else ""}">{fmt(sum(c["dropped"].values()))}</td>'
+            f'<td class="l">{drops or "–"}</td></tr>'
+        )
+    cross = data.get("cross_source")
+    note = ""
+    if cross:
+        pairs = ", ".join(f"{escape(p)}: {fmt(n)}" for p, n in cross["pairs"].items()) or "none"
+        note = (
+            f"<p>{fmt(cross['images_in_several_sources'])} of {fmt(cross['images'])} images are in several "
+            f"sources ({escape(cross['method'])}): {pairs}.</p>"
+        )
+    return (
+        '<section id="sources"><h2>Sources</h2><p class="muted">Rows read, samples and turns written and '
+        "rows or turns dropped, per source.</p>"
+        '<div class="scroll"><table><tr><th class="l">source</th><th>rows</th><th>samples</th><th>turns</th>'
+        '<th>text only</th><th>dropped</th><th class="l">reasons</th></tr>'
+        f"{''.join(rows)}</table></div>{note}</section>"
+    )
+
+
 def exclusion_reason(drop: dict[str, Any], recorded: dict[str, int]) -> str:
     """The name the exclusion records give a counted drop (node filters prefix the node type)."""
     prefixed = {"paragraphs": "paragraph_", "images": "image_"}.get(drop["unit"], "") + drop["reason"]
@@ -297,11 +331,13 @@ def render_html(data: dict[str, Any]) -> str:
     )
     nav = "".join(
         f'<a href="#{anchor}">{label}</a>'
-        for anchor, label in [("funnel", "Funnel"), ("drops", "Drops"), ("distributions", "Distributions"),
+        for anchor, label in [("funnel", "Funnel"), ("drops", "Drops"),
+                              *([("sources", "Sources")] if data.get("sources") else []),
+                              ("distributions", "Distributions"),
                               ("gallery", "Excluded examples"), ("samples", "Kept samples"),
                               ("shards", "Shards"), ("config", "Config")]
     )  # fmt: skip
-    sections = [funnel_section, drops_section, histograms_section, gallery_section, samples_section,
+    sections = [funnel_section, drops_section, sources_section, histograms_section, gallery_section, samples_section,
                 shards_section, config_section]  # fmt: skip
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST = "manifest.json"
+CROSS_SOURCE = "cross_source_images.json"  # run instruct: images found in several sources
 SIZES = "sizes.json"
 SHARDS_DIR = "shards"
 

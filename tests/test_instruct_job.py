@@ -198,3 +198,14 @@ def test_perceptual_hashes_find_a_re_encoded_copy(merged, tmp_path):
         s["meta"]["instruct_source"]: s["meta"]["image_phash"] for s in samples(tmp_path / "out" / "instruct")
     }
     assert all(len(value) == 16 for values in phashes.values() for value in values)
+
+
+def test_the_report_has_a_table_per_source(merged):
+    _, dataset = merged
+    report = json.loads((dataset / "report.json").read_text())
+    assert report["sources"]["vqav2"]["samples"] == 2 and report["sources"]["vqav2"]["rows"] == 6
+    assert report["sources"]["vqav2"]["dropped"] == EXPECTED["vqav2"]["dropped"]
+    assert set(report["sources"]) == set(EXPECTED)
+    assert report["cross_source"]["pairs"] == {"tallyqa + vqav2": 1}
+    html = (dataset / "report.html").read_text()
+    assert '<section id="sources">' in html and "disagreeing_answers 1" in html

@@ -15,8 +15,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from pipelines.steps import folder
-
-CROSS_SOURCE = "cross_source_images.json"
+from schemas.manifest import CROSS_SOURCE
 
 
 class CrossSourceImages(PipelineStep):
