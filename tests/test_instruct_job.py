@@ -1,6 +1,7 @@
 """``vlmdata run instruct``: The Cauldron's sources in their own layouts -> qa shards, counted per source."""
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -209,3 +210,19 @@ def test_the_report_has_a_table_per_source(merged):
     assert report["cross_source"]["pairs"] == {"tallyqa + vqav2": 1}
     html = (dataset / "report.html").read_text()
     assert '<section id="sources">' in html and "disagreeing_answers 1" in html
+
+
+def test_a_json_source_cut_short_keeps_its_complete_rows(merged, tmp_path):
+    """JSON sources are streamed: a file that ends mid-row keeps the rows before and counts the cut."""
+    tmp, _ = merged
+    source = tmp_path / "figureqa"
+    shutil.copytree(tmp / "sources" / "figureqa" / "train1", source)
+    text = (source / "qa_pairs.json").read_text()
+    (source / "qa_pairs.json").write_text(text[: text.index('"Does Green intersect Red?"')])  # in row 4
+    cfg = yaml.safe_load(config(tmp_path, tmp / "sources").read_text())
+    cfg["sources"] = [{"converter": "figureqa", "input": [str(source)]}]
+    path = tmp_path / "cut.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", "instruct", "--config", str(path), "--no-progress"]) == 0
+    counted = stats(tmp_path / "out" / "instruct")
+    assert counted["figureqa/turns"] == 3 and counted["figureqa/dropped_truncated_file"] == 1

@@ -32,6 +32,7 @@ from typing import Any
 
 import fsspec
 import fsspec.implementations.local
+import ijson
 import pyarrow.parquet as pq
 
 from pipelines.conversations import Dropped
@@ -327,7 +328,7 @@ class Converter:
             return
         next(iter(self.rows(file)), None)
 
-    def rows(self, file: str) -> Iterator[tuple[int, dict | None]]:
+    def rows(self, file: str) -> Iterator[tuple[int, dict | Dropped | None]]:
         """(row number, row) of one file, streamed where the format allows (parquet in batches,
         jsonl line by line); a row that is not a JSON object is None (``bad_row``)."""
         if self.files == "parquet":
@@ -358,26 +359,35 @@ class Converter:
                         checked = True
                     yield index, row if isinstance(row, dict) else None
                 return
+            if self.files == "json_files":  # one small file per row
+                try:
+                    data = json.load(f)
+                except ValueError as error:
+                    raise ValueError(f"{file}: not a JSON file ({error})") from None
+                self.check_fields(file, list(data) if isinstance(data, dict) else [])
+                yield 0, data
+                return
+        yield from self._json_rows(file)
+
+    def _json_rows(self, file: str) -> Iterator[tuple[int, dict | Dropped | None]]:
+        """The rows of a JSON file (a list, or a list under ``records``), streamed with ijson:
+        FigureQA's 180 MB qa_pairs.json took 898 MB loaded whole, 13 MB streamed, in the same
+        time. A file cut short ends with a ``truncated_file`` drop after its complete rows."""
+        prefix = f"{self.records}.item" if self.records else "item"
+        index = -1
+        with fsspec.open(file, "rb") as f:
             try:
-                data = json.load(f)
-            except ValueError as error:
-                raise ValueError(f"{file}: not a JSON file ({error})") from None
-        if self.files == "json_files":
-            self.check_fields(file, list(data) if isinstance(data, dict) else [])
-            yield 0, data
-            return
-        if self.records:
-            if not isinstance(data, dict) or not isinstance(data.get(self.records), list):
-                raise ValueError(
-                    f"{file}: converter {self.name!r} expects the rows as a list under {self.records!r}"
-                )
-            data = data[self.records]
-        if not isinstance(data, list):
-            raise ValueError(f"{file}: converter {self.name!r} expects a JSON list of rows")
-        first = next((r for r in data if isinstance(r, dict)), {})
-        self.check_fields(file, list(first))
-        for index, row in enumerate(data):
-            yield index, row if isinstance(row, dict) else None
+                for index, row in enumerate(ijson.items(f, prefix, use_float=True)):
+                    if index == 0:
+                        self.check_fields(file, list(row) if isinstance(row, dict) else [])
+                    yield index, row if isinstance(row, dict) else None
+            except ijson.JSONError as error:
+                if index < 0:
+                    raise ValueError(f"{file}: not a JSON file ({error})") from None
+                yield index + 1, Dropped("truncated_file", f"{file}: {error}")
+        if index < 0:
+            where = f"as a list under {self.records!r}" if self.records else "as a JSON list"
+            raise ValueError(f"{file}: converter {self.name!r} expects its rows {where}; found none")
 
 
 _FIELD = re.compile(r"{(\w+)}")

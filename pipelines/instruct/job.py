@@ -165,6 +165,8 @@ class InstructReader(PipelineStep):
                 try:
                     if row is None:
                         raise Dropped("bad_row")
+                    if isinstance(row, Dropped):  # the file ends here (cut short)
+                        raise row
                     turns = conv.turns(row, Draws(f"{self.cfg.seed}:{name}:{os.path.basename(file)}:{index}"))
                     key = conv.group_key(row)
                     good = [t for t in turns if isinstance(t, Turn)]
