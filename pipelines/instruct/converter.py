@@ -371,7 +371,7 @@ class Converter:
 
     def _json_rows(self, file: str) -> Iterator[tuple[int, dict | Dropped | None]]:
         """The rows of a JSON file (a list, or a list under ``records``), streamed with ijson:
-        FigureQA's 180 MB qa_pairs.json took 898 MB loaded whole, 13 MB streamed, in the same
+        a 180 MB qa_pairs.json in FigureQA's layout took 898 MB loaded whole, 13 MB streamed, in the same
         time. A file cut short ends with a ``truncated_file`` drop after its complete rows."""
         prefix = f"{self.records}.item" if self.records else "item"
         index = -1
