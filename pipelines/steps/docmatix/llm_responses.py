@@ -60,6 +60,21 @@ def request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def staged_row(doc_id: str, request_sha256: str, model: str, result: ChatResult) -> dict[str, Any]:
+    """One staged answer (a row of the response stage): what was asked of whom, and the reply."""
+    return {
+        "doc_id": doc_id,
+        "request_sha256": request_sha256,
+        "model": model,
+        "text": result.text,
+        "finish_reason": result.finish_reason,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "attempts": result.attempts,
+        "error": result.error,
+    }
+
+
 class ResponseStage:
     """Staged LLM responses: Parquet files ``<rank>-<n>.parquet`` under one folder, keyed by
     (document id, request hash). Files are written under a temporary name and renamed, so a
@@ -177,17 +192,7 @@ class GenerateResponses(PipelineStep):
         return results
 
     def _row(self, doc: Document, payload: dict, result: ChatResult) -> dict[str, Any]:
-        return {
-            "doc_id": doc.id,
-            "request_sha256": request_hash(payload),
-            "model": self.cfg.llm.model,
-            "text": result.text,
-            "finish_reason": result.finish_reason,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "attempts": result.attempts,
-            "error": result.error,
-        }
+        return staged_row(doc.id, request_hash(payload), self.cfg.llm.model, result)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         llm = self.cfg.llm

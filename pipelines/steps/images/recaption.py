@@ -43,7 +43,13 @@ from datatrove.pipeline.base import PipelineStep
 from filters.language import LanguageIdentifier
 from filters.pii import PiiRedactor
 from filters.synthetic_captions import candidate_reason
-from pipelines.steps.docmatix.llm_responses import ClientSession, ResponseStage, rejected, request_seed
+from pipelines.steps.docmatix.llm_responses import (
+    ClientSession,
+    ResponseStage,
+    rejected,
+    request_seed,
+    staged_row,
+)
 from pipelines.steps.shards.samples import sniff_format
 from schemas.config_pairs import PairsConfig
 from synth.llm import ChatClient, ChatResult
@@ -151,17 +157,7 @@ class Recaption(PipelineStep):
         return results
 
     def _row(self, sha: str, request: dict, result: ChatResult) -> dict[str, Any]:
-        return {
-            "doc_id": sha,
-            "request_sha256": request["key"],
-            "model": self.model_name,
-            "text": result.text,
-            "finish_reason": result.finish_reason,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "attempts": result.attempts,
-            "error": result.error,
-        }
+        return staged_row(sha, request["key"], self.model_name, result)
 
     def _generate_here(
         self, items: list[tuple[str, bytes, dict]], stage: ResponseStage, staged: dict
