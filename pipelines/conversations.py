@@ -48,6 +48,7 @@ from filters.tokens import count_tokens
 from pipelines.governance import governance_steps
 from pipelines.inputs import list_files
 from pipelines.pack import shard_stages
+from pipelines.steps import jsonl_rows
 from schemas.config import ConfigError
 from schemas.config_instruct import ConversationImportConfig
 
@@ -213,19 +214,7 @@ class ConversationReader(PipelineStep):
             return
         with fsspec.open(file, "rt", encoding="utf-8") as f:
             if file.endswith(".jsonl"):
-                checked = False
-                for line in f:
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        yield None
-                        continue
-                    if not checked and isinstance(row, dict):
-                        self._check_columns(file, list(row))
-                        checked = True
-                    yield row if isinstance(row, dict) else None
+                yield from jsonl_rows(f, lambda keys: self._check_columns(file, keys))
                 return
             data = json.load(f)
         rows = data if isinstance(data, list) else [data]

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from pipelines.conversations import Dropped
 from pipelines.instruct import text as T
+from pipelines.steps import jsonl_rows
 
 Choose = Callable[[list[str]], str]
 
@@ -347,17 +348,8 @@ class Converter:
                         index += 1
             return
         with fsspec.open(file, "rt", encoding="utf-8") as f:
-            if self.files == "jsonl":
-                checked = False
-                for index, line in enumerate(f):
-                    try:
-                        row = json.loads(line) if line.strip() else None
-                    except ValueError:
-                        row = None
-                    if isinstance(row, dict) and not checked:
-                        self.check_fields(file, list(row))
-                        checked = True
-                    yield index, row if isinstance(row, dict) else None
+            if self.files == "jsonl":  # blank lines are not rows
+                yield from enumerate(jsonl_rows(f, lambda keys: self.check_fields(file, keys)))
                 return
             if self.files == "json_files":  # one small file per row
                 try:

@@ -19,7 +19,6 @@ without one are counted ``images_without_caption``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
+from pipelines.steps import jsonl_rows
 from schemas.config_pairs import PairsTableConfig
 
 BAD_ROW_REASONS = {
@@ -154,21 +154,11 @@ class PairsTableReader(PipelineStep):
             yield from batch.select(columns).to_pylist()
         yield from ([None] * len(invalid))
 
-    def _jsonl_rows(self, f, path: str) -> Iterator[dict | None]:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            yield row if isinstance(row, dict) else None
-
     def rows(self, path: str) -> Iterator[dict | None]:
         kind = table_format(path, self.cfg.format)
         if kind == "jsonl":
             with fsspec.open(path, "rt", compression="infer", encoding="utf-8", errors="replace") as f:
-                yield from self._jsonl_rows(f, path)
+                yield from jsonl_rows(f)
             return
         with fsspec.open(path, "rb", compression="infer") as f:
             if kind == "parquet":
