@@ -152,14 +152,22 @@ class PairIndex:
 
     def match(self, image: int, questions: list[str]) -> tuple[int, str] | None:
         """(distance, the evaluation question) of a matching pair; None when none matches."""
+        found = self.matches(image, questions)
+        return found[0][1:] if found else None
+
+    def matches(self, image: int, questions: list[str]) -> list[tuple[int, int, str]]:
+        """(index of the question, distance, the evaluation question) of every question that
+        makes a pair with the image."""
         if not len(self.hashes):
-            return None
+            return []
         distances = np.bitwise_count(self.hashes ^ np.uint64(image))
-        for i in np.flatnonzero(distances <= self.max_distance):
-            for question in questions:
+        out = []
+        for q, question in enumerate(questions):
+            for i in np.flatnonzero(distances <= self.max_distance):
                 if fuzz.ratio(question, self.questions[i]) >= self.similarity:
-                    return int(distances[i]), self.questions[i]
-        return None
+                    out.append((q, int(distances[i]), self.questions[i]))
+                    break
+        return out
 
 
 class NgramIndex:
@@ -261,12 +269,33 @@ class DecontaminationFilter(BaseFilter):
                     doc.metadata["filter_value"] = f"{found[0]:016x} (distance {found[1]})"
                     return False, "eval_image_match"
         if pairs is not None and doc.media:
-            questions = [" ".join(normalized_words(t["user"])) for t in doc.metadata.get("qa") or []]
+            turns = doc.metadata.get("qa") or []
+            meta = doc.metadata.get("meta") or {}
+            # the questions as the source asked them (run instruct keeps them apart from the
+            # prompt lines it adds: "What color is the sky?" not "...?\nBe succinct.")
+            asked = meta.get("questions")
+            texts = (
+                asked if isinstance(asked, list) and len(asked) == len(turns) else [t["user"] for t in turns]
+            )
+            questions = [" ".join(normalized_words(text)) for text in texts]
+            matched: dict[int, tuple[int, str]] = {}
             for media in doc.media:
                 value = (
                     media_phash(media) if media.media_bytes or (media.metadata or {}).get("phash") else None
                 )
-                if value is not None and questions and (found := pairs.match(value, questions)):
-                    doc.metadata["filter_value"] = f"{found[1]!r} (image distance {found[0]})"
-                    return False, "eval_pair_match"
+                if value is not None and questions:
+                    for q, distance, question in pairs.matches(value, questions):
+                        matched.setdefault(q, (distance, question))
+            if matched:
+                if meta.get("independent_turns") and len(matched) < len(turns):
+                    # questions gathered from separate source rows (run instruct): only the
+                    # evaluation's own question goes, the image's other questions stay
+                    doc.metadata["qa"] = [t for q, t in enumerate(turns) if q not in matched]
+                    if asked is not None:
+                        meta["questions"] = [a for q, a in enumerate(asked) if q not in matched]
+                    self.stat_update("eval_pair_turns_removed", value=len(matched))
+                    return True
+                distance, question = next(iter(matched.values()))
+                doc.metadata["filter_value"] = f"{question!r} (image distance {distance})"
+                return False, "eval_pair_match"
         return True

@@ -226,3 +226,37 @@ def test_a_json_source_cut_short_keeps_its_complete_rows(merged, tmp_path):
     assert main(["run", "instruct", "--config", str(path), "--no-progress"]) == 0
     counted = stats(tmp_path / "out" / "instruct")
     assert counted["figureqa/turns"] == 3 and counted["figureqa/dropped_truncated_file"] == 1
+
+
+def test_an_evaluation_pair_removes_its_turn_and_keeps_the_image_s_other_questions(merged, tmp_path):
+    """Questions of one sample come from separate source rows: a pair (image, question) of an
+    evaluation set removes that turn only; a sample whose every turn matches is dropped."""
+    from synth.demo.instruct_json_sources import COCO, image
+
+    tmp, _ = merged
+    (tmp_path / "coco.jpg").write_bytes(image(COCO))
+    pairs = tmp_path / "eval_pairs.jsonl"
+    pairs.write_text(
+        json.dumps({"image": "coco.jpg", "question": "What color is the sky?"})
+        + "\n"
+        + json.dumps({"image": "coco.jpg", "question": "How many nets are there?"})
+        + "\n"
+    )
+    cfg = yaml.safe_load(config(tmp_path, tmp / "sources").read_text())
+    cfg["sources"] = [s for s in cfg["sources"] if s["converter"] in ("vqav2", "tallyqa")]
+    cfg["governance"]["decontamination"]["pairs"] = [str(pairs)]
+    path = tmp_path / "decon.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", "instruct", "--config", str(path), "--no-progress"]) == 0
+    kept = samples(tmp_path / "out" / "instruct")
+    coco_vqa = [s for s in kept if s["meta"]["instruct_source"] == "vqav2" and COCO_ROW in s["meta"]["rows"]]
+    assert [[t["assistant"] for t in s["texts"]] for s in coco_vqa] == [["Net."]]  # "Blue." removed
+    tally = [s["texts"][0]["user"].split("\n")[0] for s in kept if s["meta"]["instruct_source"] == "tallyqa"]
+    assert tally == ["How many people are in the photo?"]  # the nets question's sample is dropped
+    steps = json.loads((tmp_path / "out" / "instruct" / "_logs/write_shards/stats.json").read_text())
+    decon = next(s for s in steps if "ontamination" in s["name"])["stats"]
+    decon = {k: v["total"] if isinstance(v, dict) else v for k, v in decon.items()}
+    assert decon["eval_pair_turns_removed"] == 1 and decon["dropped_eval_pair_match"] == 1
+
+
+COCO_ROW = 0  # the VQAv2 demo rows 0-1 ask about the COCO image

@@ -32,7 +32,7 @@ from filters.tokens import count_tokens
 from pipelines.conversations import Dropped, image_bytes
 from pipelines.governance import governance_steps
 from pipelines.inputs import list_files
-from pipelines.instruct.converter import Converter, Turn, fill
+from pipelines.instruct.converter import Converter, Published, Turn, fill
 from pipelines.instruct.cross_source import CrossSourceImages
 from pipelines.instruct.sources import SOURCES, converter
 from pipelines.pack import shard_stages
@@ -244,6 +244,9 @@ class InstructReader(PipelineStep):
             "rows": group.rows,
             "image_sha256": [h.split(":")[0] for h in group.hashes],
             "tokens": group.tokens,
+            # turns from separate source rows: decontamination may remove one and keep the rest
+            "independent_turns": not isinstance(conv.style, Published),
+            "questions": [t.key for t in group.turns],  # as the source asked them (decontamination)
         }
         if self.cfg.cross_source == "phash":
             meta["image_phash"] = [h.partition(":")[2] or None for h in group.hashes]
