@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
+import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -84,6 +88,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def pytest_sessionfinish(session, exitstatus):
     if _unlisted() and session.exitstatus == 0:
         session.exitstatus = 1
+    session.config._vlmdata_exitstatus = session.exitstatus
+
+
+# --- a session that has finished must end -----------------------------------------------------------
+
+EXIT_GRACE_S = float(os.environ.get("VLMDATA_EXIT_GRACE_S", 120))  # shutdown allowed after the session
+
+
+def pytest_unconfigure(config):
+    """A session that has finished exits within EXIT_GRACE_S, with its own status: a thread or an
+    atexit handler left waiting (a Ray job whose cluster was shut down under it once kept a CI
+    run alive for an hour after its summary) is named on stderr and cut short."""
+    status = int(getattr(config, "_vlmdata_exitstatus", 1))
+
+    def cut_short() -> None:
+        sys.stderr.write(f"vlmdata: still running {EXIT_GRACE_S} s after the session ended; threads:\n")
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(status or 1)
+
+    timer = threading.Timer(EXIT_GRACE_S, cut_short)
+    timer.daemon = True
+    timer.start()
 
 
 def _unlisted() -> list[tuple[str, str]]:
