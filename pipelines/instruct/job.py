@@ -159,15 +159,17 @@ class InstructReader(PipelineStep):
             group.turns, group.rows, group.tokens = [], [], 0
             group.part += 1
 
+        draws = f"{self.cfg.seed}:{name}:{os.path.basename(file)}"
+        rows = 0
         for index, row in conv.rows(file):
             with self.track_time():
-                counts[f"{name}/rows"] += 1
+                rows += 1
                 try:
                     if row is None:
                         raise Dropped("bad_row")
                     if isinstance(row, Dropped):  # the file ends here (cut short)
                         raise row
-                    turns = conv.turns(row, Draws(f"{self.cfg.seed}:{name}:{os.path.basename(file)}:{index}"))
+                    turns = conv.turns(row, Draws(f"{draws}:{index}"))
                     key = conv.group_key(row)
                     good = [t for t in turns if isinstance(t, Turn)]
                     for bad in turns:
@@ -203,6 +205,7 @@ class InstructReader(PipelineStep):
             ready.clear()
         for key in list(groups):
             emit(key, groups.pop(key))
+        counts[f"{name}/rows"] += rows
         for key, count in counts.items():
             self.stat_update(key, value=count)
         yield from ready
