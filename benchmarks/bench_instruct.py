@@ -16,7 +16,7 @@ row groups of 100 rows as Hugging Face ``datasets`` writes image data) is conver
 
 Both run in this process, alternated, best of ``--repeats``: the conversion, not the fixed cost
 of starting a job (imports, finalize, the report). The peak RSS is that of the whole job run as a
-command in its own process (``ru_maxrss`` of the child). Goals: ours >= 0.8x the peer's rows/s; peak RSS <= 300 MB.
+command in its own process (``ru_maxrss`` of the child), next to the peer's run the same way. Goals: ours >= 0.8x the peer's rows/s; peak RSS <= 300 MB.
 RESULT also in ``benchmarks/results/bench_instruct.json``.
 """
 
@@ -86,6 +86,7 @@ def peer(parquet: str, out: str, hash_images: bool = False) -> None:
     """The least a converter can do: rows -> one document per image -> the shard writer
     (``hash_images``: and the SHA-256 of each image)."""
     import hashlib
+
     import pyarrow.parquet as pq
     from datatrove.data import Document, Media, MediaType
     from datatrove.pipeline.base import PipelineStep
@@ -167,9 +168,18 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=320, help="image side: 320 gives ~140 KB JPEGs")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--peer-only",
+        nargs=2,
+        metavar=("PARQUET", "OUT"),
+        help="run the peer once (its peak RSS is measured so)",
+    )
+    parser.add_argument(
         "--no-save", action="store_true", help="print RESULT without writing benchmarks/results/"
     )
     args = parser.parse_args()
+    if args.peer_only:
+        peer(*args.peer_only)
+        return
     from results import emit
 
     work = Path(tempfile.mkdtemp(prefix="bench-instruct-"))
@@ -203,6 +213,8 @@ def main() -> None:
         shutil.rmtree(work / "out", ignore_errors=True)
         job = [sys.executable, "-c", "from pipelines.cli import main; raise SystemExit(main())"]
         peak_mb = peak_rss_mb([*job, "run", "instruct", "--config", str(config), "--no-progress"])
+        shutil.rmtree(work / "bare", ignore_errors=True)
+        peer_peak_mb = peak_rss_mb([sys.executable, __file__, "--peer-only", str(source), str(work / "bare")])
         samples = json.loads((work / "out" / "ours" / "manifest.json").read_text())["totals"]["samples"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -218,6 +230,7 @@ def main() -> None:
         "ours_s": round(best["ours"], 2),
         "peer_s": round(best["peer"], 2),
         "peak_rss_mb": round(peak_mb, 1),
+        "peer_peak_rss_mb": round(peer_peak_mb, 1),  # the peer alone, as its own process
     }
     result["ratio"] = round(result["ours_rows_s"] / result["peer_rows_s"], 3)
     result["ceiling"] = round(result["peer_sha256_rows_s"] / result["peer_rows_s"], 3)

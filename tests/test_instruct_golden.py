@@ -102,3 +102,36 @@ def test_one_bad_question_of_a_diagram_keeps_the_others():
     turns = SOURCES["ai2d"].turns(row, lambda options: options[0])
     kinds = [t.reason if isinstance(t, Dropped) else "turn" for t in turns]
     assert kinds == ["turn", "skipped_abcLabel", "answer_not_in_options"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "column"),
+    [
+        (
+            [{"answer": "two", "answer_confidence": "yes", "answer_id": 1}] * 2 + [{"answer": "2"}],
+            "answers.list.element.answer",
+        ),
+        (["two", "two", "2"], "answers"),  # strings: the column whole
+    ],
+)
+def test_answer_records_are_read_by_their_answer_field_alone(tmp_path, answers, column):
+    """VQAv2's answers are records of three fields: the reader takes ``answer`` alone from the
+    parquet file, and the turns are those of the whole row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    row = {
+        "image_id": 7,
+        "question": "How many?",
+        "answers": answers,
+        "extra": "x",
+        "image": {"bytes": b"j", "path": "7.jpg"},
+    }
+    pq.write_table(pa.Table.from_pylist([row]), tmp_path / "train.parquet")
+    conv = SOURCES["vqav2"]
+    read = dict(next(iter(conv.rows(str(tmp_path / "train.parquet"))))[1])
+    assert column in conv._columns(pq.ParquetFile(tmp_path / "train.parquet").schema)
+    assert read["extra"] == "x" and read["image"] == row["image"]
+    assert [a["answer"] if isinstance(a, dict) else a for a in read["answers"]] == ["two", "two", "2"]
+    first = lambda options: options[0]  # noqa: E731
+    assert conv.turns(read, first) == conv.turns(row, first)
