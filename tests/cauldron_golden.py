@@ -321,4 +321,73 @@ GOLDEN = [
             )
         ],
     },
+    {
+        "converter": "vsr",
+        "provenance": "build script: a drawn template, then Answer yes or no.",
+        "row": {
+            "image": "000000085637.jpg",
+            "caption": "The umbrella is at the left side of the person.",
+            "label": 1,
+            "relation": "at the left side of",
+        },
+        "draws": ['Is the statement "{caption}" accurate regarding the image?\nAnswer yes or no.'],
+        "turns": [
+            (
+                'Is the statement "The umbrella is at the left side of the person." accurate regarding the '
+                "image?\nAnswer yes or no.",
+                "Yes.",
+            )
+        ],
+    },
+    {
+        "converter": "st_vqa",
+        "provenance": "build script: a sole answer, cased, after a short-answer line",
+        "row": {
+            "set_name": "train",
+            "question": "what is the number on the bus?",
+            "answers": ["37"],
+            "file_path": "coco-text/COCO_train2014_000000000036.jpg",
+        },
+        "draws": ["\nQuick response, please."],
+        "turns": [("what is the number on the bus?\nQuick response, please.", "37.")],
+    },
+    {
+        "converter": "infographic_vqa",
+        "provenance": "build script: as ST-VQA",
+        "row": {
+            "question": "Which country has the highest share of renewable energy?",
+            "answers": ["norway"],
+            "image_local_name": "10002.jpeg",
+        },
+        "draws": ["\nBe succinct."],
+        "turns": [("Which country has the highest share of renewable energy?\nBe succinct.", "Norway.")],
+    },
+    {
+        "converter": "vistext",
+        "provenance": "build script: the L1 caption, a space, the L2/L3 caption, as they are",
+        "row": {
+            "img_id": "1234",
+            "caption_L1": "This is a bar chart titled Exports by year.",
+            "caption_L2L3": "Exports peaked in 2019 and fell after.",
+        },
+        "draws": ["Describe this chart."],
+        "turns": [
+            (
+                "Describe this chart.",
+                "This is a bar chart titled Exports by year. Exports peaked in 2019 and fell after.",
+            )
+        ],
+    },
+    {
+        "converter": "diagram_image_to_text",
+        "provenance": "build script: the description as it is",
+        "row": {"text": "the pump moves water from the tank to the pipe"},
+        "draws": ["Chart the connections and roles of the diagram\u2019s components."],
+        "turns": [
+            (
+                "Chart the connections and roles of the diagram\u2019s components.",
+                "the pump moves water from the tank to the pipe",
+            )
+        ],
+    },
 ]

@@ -82,6 +82,11 @@ def test_twelve_converters_with_golden_rows_across_the_families():
         ("figureqa", {"image_index": 0, "question_string": "Is it?", "answer": 3}, "bad_label"),
         ("chartqa", {"imgname": "a.png", "query": "What?"}, "missing_field"),
         ("tat_qa", {"questions": ["a?", "b?"], "answers": ["1"]}, "misaligned_lists"),
+        ("st_vqa", {"set_name": "train", "question": "What?", "answers": ["a", "b"]}, "several_answers"),
+        ("st_vqa", {"set_name": "test", "question": "What?", "answers": ["a"]}, "other_set_name"),
+        ("infographic_vqa", {"question": "What?", "answers": []}, "empty_answer"),
+        ("vsr", {"image": "1.jpg", "caption": "A cat.", "label": 2}, "bad_label"),
+        ("vistext", {"img_id": "1", "caption_L1": "A bar chart."}, "missing_field"),
     ],
 )
 def test_bad_rows_are_dropped_with_their_reason(name, row, reason):

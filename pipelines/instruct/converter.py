@@ -82,7 +82,9 @@ def answer_texts(answers: Any) -> list[str]:
 class ShortAnswer:
     question: str
     answer: str
-    pick: str = "single"  # single | majority | top_random (a draw among the most frequent) | random
+    # single | majority | top_random (a draw among the most frequent) | random | sole (a list of
+    # exactly one answer; more: several_answers, as The Cauldron left out ST-VQA's)
+    pick: str = "single"
     hint: tuple[str, ...] = tuple(T.SHORT_ANSWER)  # () : no line appended
     case_question: bool = False  # correct_casing(question, is_question=True) (TextVQA, DocVQA)
     capitalize: bool = False  # str.capitalize(question): first letter up, the rest down (VQA-RAD)
@@ -113,6 +115,10 @@ class ShortAnswer:
         answers = [a for a in answer_texts(raw) if a.strip()]
         if not answers:
             raise Dropped("empty_answer", self.answer)
+        if self.pick == "sole":
+            if len(answers) > 1:
+                raise Dropped("several_answers", f"{len(answers)} answers")
+            return answers[0]
         if self.pick == "random":
             return choose(answers)
         best, votes = T.majority(answers)
@@ -202,12 +208,12 @@ class YesNo:
 @dataclass(frozen=True)
 class Prompted:
     prompts: tuple[str, ...]
-    answer: str
+    answer: str  # a field, or a template of fields ("{caption_L1} {caption_L2L3}": VisText)
     pick: str = "single"  # single | random (a draw from an answer list: TextCaps)
     case_answer: bool = False
 
     def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
-        raw = value(row, self.answer)
+        raw = fill(self.answer, row) if "{" in self.answer else value(row, self.answer)
         answer = choose([str(a) for a in raw]) if self.pick == "random" and isinstance(raw, list) else raw
         answer = answer if isinstance(answer, str) else str(answer)
         if not answer.strip():
@@ -292,6 +298,10 @@ class Converter:
     keep: tuple[tuple[str, Any], ...] = ()  # (field, value): other rows are dropped (other_<field>)
     notes: str = ""
     suffixes: tuple[str, ...] = field(default=())
+    # images wider or taller than max_aspect : 1, or with a side over max_side pixels, are left
+    # out (image_too_big), as The Cauldron did for InfographicVQA
+    max_aspect: float | None = None
+    max_side: int | None = None
 
     def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
         for name, wanted in self.keep:

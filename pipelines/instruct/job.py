@@ -20,6 +20,7 @@ of its bytes: each task lists its images per source, and the last stage writes
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import zlib
 from collections import Counter, OrderedDict, defaultdict
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
+from PIL import Image
 
 from filters.tokens import count_tokens
 from pipelines.conversations import Dropped, image_bytes
@@ -74,6 +76,16 @@ class Draws:
         return options[draw % len(options)]
 
 
+def too_big(conv: Converter, data: bytes) -> None:
+    """``image_too_big`` past the converter's ``max_aspect`` / ``max_side`` (the header's size)."""
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+    if conv.max_side and max(width, height) > conv.max_side:
+        raise Dropped("image_too_big", f"{width} x {height} > {conv.max_side} px")
+    if conv.max_aspect and max(width / height, height / width) > conv.max_aspect:
+        raise Dropped("image_too_big", f"{width} x {height}: more than {conv.max_aspect}:1")
+
+
 def source_name(source: InstructSource) -> str:
     return source.name or source.converter
 
@@ -109,7 +121,10 @@ class InstructReader(PipelineStep):
                 raise Dropped("missing_image", spec)
             for one in refs:
                 path = one.get("path") if isinstance(one, dict) else one if isinstance(one, str) else None
-                out.append((image_bytes(one, base), path or ""))
+                data = image_bytes(one, base)
+                if conv.max_side or conv.max_aspect:
+                    too_big(conv, data)
+                out.append((data, path or ""))
         return out
 
     def _hash(self, data: bytes) -> str:

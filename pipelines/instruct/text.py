@@ -166,6 +166,62 @@ NLVR2 = [
 ]
 
 
+VSR = [
+    p + YES_NO
+    for p in [
+        'Is this affirmation: "{caption}" correct?',
+        'Does the description: "{caption}" accurately reflect the image?',
+        'Is the caption "{caption}" a true representation of the image?',
+        'Verify the accuracy of this image caption: "{caption}".',
+        'Is "{caption}" an appropriate description for the image?',
+        'Evaluate: Does the caption "{caption}" match the image?',
+        'Is the given caption "{caption}" fitting for the image?',
+        'Does the caption "{caption}" correctly depict the image?',
+        'Is the statement "{caption}" accurate regarding the image?',
+        'Does the image validate the caption "{caption}"?',
+    ]
+]
+
+DIAGRAM_TO_TEXT = [
+    "Identify and explain the connections between elements in this diagram.",
+    "Summarize the interactions among the components shown in the diagram.",
+    "Describe the flow of information or energy in this diagram.",
+    "Explain how the parts of this diagram work together to achieve a purpose.",
+    "Detail the hierarchical structure of the components in this diagram.",
+    "Map out and interpret the links among diagram components.",
+    "Analyze the diagram and describe the dependency between its elements.",
+    "Illustrate the network of connections presented in this diagram.",
+    "Break down the diagram into its components and explain their interrelations.",
+    "Elucidate the sequence of operations depicted in the diagram.",
+    "Delineate the roles of the components within this diagram.",
+    "Examine the diagram and outline how each part contributes to the whole.",
+    "Clarify the mechanism of action represented by the diagram.",
+    "Dissect the diagram, highlighting the interaction between elements.",
+    "Narrate the process illustrated by the diagram, focusing on component links.",
+    "Decode the diagram's representation of relationships between its parts.",
+    "Chart the connections and roles of the diagram\u2019s components.",
+    "Interpret the system depicted in the diagram, detailing component functions.",
+    "Detail the cause-and-effect relationships within this diagram.",
+    "Review the diagram and comment on the linkage and flow among entities.",
+]
+
+VISTEXT = [
+    "Summarize the key information in this chart.",
+    "Explain the trends shown in this chart.",
+    "Identify the main components of this chart.",
+    "What does this chart reveal about the data?",
+    "Describe the relationship between variables in this chart.",
+    "Highlight the significant data points in this chart.",
+    "What insights can be drawn from this chart?",
+    "Analyze the distribution shown in this chart.",
+    "Estimate the changes over time shown in this chart.",
+    "Explain the correlation depicted in this chart.",
+    "Describe the pattern or trend evident in this chart.",
+    "What is the chart's main message or takeaway?",
+    "Describe this chart.",
+]
+
+
 def correct_casing(text: str, is_question: bool = False) -> str:
     """The Cauldron's casing: a lower-case first letter -> ``str.capitalize()`` (the rest is
     lower-cased too, as its script does); an answer without a final full stop gets one."""

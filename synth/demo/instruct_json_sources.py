@@ -1,11 +1,15 @@
 """The demo files of The Cauldron's sources published as JSON with image files beside them
-(TallyQA, ChartQA, FigureQA, AI2D, IconQA, Visual7W), each in its own layout, with planted bad rows;
-``synth.demo.instruct_sources`` writes them with the parquet sources and says what to expect."""
+(TallyQA, ChartQA, FigureQA, AI2D, IconQA, Visual7W), each in its own layout, with planted bad rows,
+and the helpers every demo source uses (``hf_image``, ``parquet``); ``synth.demo.instruct_sources``
+writes them with the parquet sources and says what to expect."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from synth.demo.documents import make_image
 
@@ -14,6 +18,16 @@ COCO = 9001  # the image VQAv2 and TallyQA share
 
 def image(seed: int, fmt: str = "jpg") -> bytes:
     return make_image(seed, 96, 72, fmt)
+
+
+def hf_image(seed: int | None, fmt: str = "jpg") -> dict | None:
+    """The Hugging Face Image feature as parquet stores it."""
+    return None if seed is None else {"bytes": image(seed, fmt), "path": f"{seed}.{fmt}"}
+
+
+def parquet(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
 
 
 def jsonfile(path: Path, data) -> None:

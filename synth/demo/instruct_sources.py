@@ -14,16 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from synth.demo.documents import make_image
-from synth.demo.instruct_json_sources import COCO, image, write_json_sources
-
-
-def hf_image(seed: int | None, fmt: str = "jpg") -> dict | None:
-    """The Hugging Face Image feature as parquet stores it."""
-    return None if seed is None else {"bytes": image(seed, fmt), "path": f"{seed}.{fmt}"}
+from synth.demo.instruct_json_sources import COCO, hf_image, image, parquet, write_json_sources
+from synth.demo.instruct_later_sources import write_later_sources
 
 
 def vqa_answers(*answers: str) -> list[dict]:
@@ -51,13 +44,13 @@ COUNTS = {
     "websight": (1, 1, {}),
     "datikz": (1, 1, {}),
     "nlvr2": (1, 1, {"bad_image": 1}),
+    "vsr": (1, 2, {"bad_label": 1}),
+    "st_vqa": (1, 2, {"several_answers": 1, "other_set_name": 1}),
+    "infographic_vqa": (1, 1, {"image_too_big": 1}),
+    "vistext": (1, 1, {"missing_field": 1}),
+    "diagram_image_to_text": (1, 1, {"empty_answer": 1}),
 }
 EXPECTED = {name: {"samples": s, "turns": t, "dropped": d} for name, (s, t, d) in COUNTS.items()}
-
-
-def parquet(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
 
 
 def write_sources(out: str | Path) -> dict[str, Path]:
@@ -248,6 +241,7 @@ def write_sources(out: str | Path) -> dict[str, Path]:
     )
     write_json_sources(out)
     write_more_sources(out)
+    write_later_sources(out)
     return {name: out / name for name in EXPECTED}
 
 

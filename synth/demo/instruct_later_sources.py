@@ -1,0 +1,73 @@
+"""The demo files of the converters added after the first twenty (VSR, ST-VQA, InfographicVQA,
+VisText, Diagram-Image-to-Text), each in its source's own layout, with planted bad rows;
+``synth.demo.instruct_sources`` writes them with the others and says what to expect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from synth.demo.documents import make_image
+from synth.demo.instruct_json_sources import hf_image, jsonfile, parquet, picture
+
+
+def write_later_sources(out: Path) -> None:
+    # VSR: train.jsonl, images by COCO file name (here beside it); two captions about one image
+    picture(out / "vsr/000000000301.jpg", 301, "jpg")
+    picture(out / "vsr/000000000302.jpg", 302, "jpg")
+    rows = [
+        ("000000000301.jpg", "The cat is on the bed.", 1, "on"),
+        ("000000000301.jpg", "The bed is under the dog.", 0, "under"),
+        ("000000000302.jpg", "The cup is left of the laptop.", 2, "left of"),  # bad_label
+    ]
+    (out / "vsr/train.jsonl").write_text(
+        "".join(
+            json.dumps({"image": image, "image_link": f"http://images.cocodataset.org/train2017/{image}",
+                        "caption": caption, "label": label, "relation": relation}) + "\n"
+            for image, caption, label, relation in rows
+        )
+    )  # fmt: skip
+    # ST-VQA: train_task_2.json {"data": [...]}, images under the JSON's folder
+    picture(out / "st_vqa/coco-text/COCO_train2014_000000000303.jpg", 303, "jpg")
+    bus = "coco-text/COCO_train2014_000000000303.jpg"
+    jsonfile(
+        out / "st_vqa/train_task_2.json",
+        {"dataset_name": "ST-VQA", "task_name": "task_2", "data": [
+            {"question_id": 1, "set_name": "train", "file_path": bus, "question": "what is the number on the bus?",
+             "answers": ["37"]},
+            {"question_id": 2, "set_name": "train", "file_path": bus, "question": "what color is the bus?",
+             "answers": ["red"]},
+            {"question_id": 3, "set_name": "train", "file_path": bus, "question": "where is it going?",
+             "answers": ["downtown", "city"]},  # several_answers
+            {"question_id": 4, "set_name": "test", "file_path": bus, "question": "who drives?", "answers": ["a man"]},
+        ]},
+    )  # fmt: skip
+    # InfographicVQA: the train JSON next to images/; one infographic over 4:1
+    picture(out / "infographic_vqa/images/10002.jpeg", 304, "jpg")
+    (out / "infographic_vqa/images/10003.jpeg").write_bytes(make_image(305, 500, 90, "jpg"))
+    jsonfile(
+        out / "infographic_vqa/infographicsVQA_train_v1.0.json",
+        {"dataset_name": "infographicVQA", "dataset_split": "train", "dataset_version": "1.0", "data": [
+            {"questionId": 1, "question": "Which country has the highest share of renewable energy?",
+             "image_local_name": "10002.jpeg", "answers": ["norway"], "data_split": "train"},
+            {"questionId": 2, "question": "What is the total?", "image_local_name": "10003.jpeg",
+             "answers": ["12"], "data_split": "train"},  # image_too_big
+        ]},
+    )  # fmt: skip
+    # VisText: tabular/data_train.json, images/<img_id>.png
+    picture(out / "vistext/images/4001.png", 306)
+    jsonfile(
+        out / "vistext/tabular/data_train.json",
+        [
+            {"img_id": "4001", "caption_L1": "This is a bar chart titled Exports by year.",
+             "caption_L2L3": "Exports peaked in 2019 and fell after."},
+            {"img_id": "4002", "caption_L1": "This is a line chart.", "caption_L2L3": None},  # missing_field
+        ],
+    )  # fmt: skip
+    parquet(
+        out / "diagram_image_to_text/train.parquet",
+        [
+            {"image": hf_image(307, "png"), "text": "The pump moves water from the tank to the pipe."},
+            {"image": hf_image(308, "png"), "text": " "},  # empty_answer
+        ],
+    )
