@@ -390,4 +390,11 @@ GOLDEN = [
             )
         ],
     },
+    {
+        "converter": "clevr",
+        "provenance": "build script: correct_casing of the question, a brevity line; the answer cased",
+        "row": {"question": "are there more cubes than spheres ?", "answer": "yes"},
+        "draws": ["\nProvide a succinct answer."],
+        "turns": [("Are there more cubes than spheres ?\nProvide a succinct answer.", "Yes.")],
+    },
 ]

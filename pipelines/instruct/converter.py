@@ -90,9 +90,13 @@ class ShortAnswer:
     capitalize: bool = False  # str.capitalize(question): first letter up, the rest down (VQA-RAD)
     case_answer: bool = True
     min_votes: int = 1  # majority / top_random: fewer agreeing answers -> disagreeing_answers
+    # " ?" -> "?" in the question: The Cauldron's build script does it for MapQA, PlotQA and
+    # VisualMRC only; VQAv2, TallyQA, ChartQA... keep the question as the source wrote it
+    tidy_question: bool = False
 
     def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
-        question = text_of(row, self.question, "empty_question").replace(" ?", "?")
+        question = text_of(row, self.question, "empty_question")
+        question = question.replace(" ?", "?") if self.tidy_question else question
         answer = self._answer(value(row, self.answer), choose)
         if not answer.strip():
             raise Dropped("empty_answer", self.answer)

@@ -121,6 +121,18 @@ SOURCES: dict[str, Converter] = {
             origin="cambridgeltl/vsr_zeroshot: train.jsonl; images by file name from COCO train2017 "
             "(image_folder)",
         ),
+        Converter(
+            "clevr",
+            "clevr",
+            "general_vqa",
+            "CC BY 4.0",
+            "parquet",
+            ("image", "question", "answer"),
+            ("image",),
+            ShortAnswer("question", "answer", hint=tuple(T.BREVITY_HINT), case_question=True),
+            group_by="@image",
+            origin="HuggingFaceM4/clevr (parquet export): rendered scenes, ~10 questions each",
+        ),
         # -- OCR and documents -----------------------------------------------------------------
         Converter(
             "docvqa",

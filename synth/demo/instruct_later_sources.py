@@ -1,5 +1,5 @@
-"""The demo files of the converters added after the first twenty (VSR, ST-VQA, InfographicVQA,
-VisText, Diagram-Image-to-Text), each in its source's own layout, with planted bad rows;
+"""The demo files of the converters added after the first twenty (CLEVR, VSR, ST-VQA,
+InfographicVQA, VisText, Diagram-Image-to-Text), each in its source's own layout, with planted bad rows;
 ``synth.demo.instruct_sources`` writes them with the others and says what to expect."""
 
 from __future__ import annotations
@@ -69,5 +69,14 @@ def write_later_sources(out: Path) -> None:
         [
             {"image": hf_image(307, "png"), "text": "The pump moves water from the tank to the pipe."},
             {"image": hf_image(308, "png"), "text": " "},  # empty_answer
+        ],
+    )
+    scene = hf_image(309, "png")  # CLEVR: no image id in the export, rows group by the image's bytes
+    parquet(
+        out / "clevr/train-00000-of-00001.parquet",
+        [
+            {"image": scene, "question": "are there more cubes than spheres ?", "answer": "yes"},
+            {"image": scene, "question": "What color is the large cylinder?", "answer": "gray"},
+            {"image": hf_image(310, "png"), "question": " ", "answer": "2"},  # empty_question
         ],
     )

@@ -44,6 +44,7 @@ COUNTS = {
     "websight": (1, 1, {}),
     "datikz": (1, 1, {}),
     "nlvr2": (1, 1, {"bad_image": 1}),
+    "clevr": (1, 2, {"empty_question": 1}),
     "vsr": (1, 2, {"bad_label": 1}),
     "st_vqa": (1, 2, {"several_answers": 1, "other_set_name": 1}),
     "infographic_vqa": (1, 1, {"image_too_big": 1}),
