@@ -397,4 +397,40 @@ GOLDEN = [
         "draws": ["\nProvide a succinct answer."],
         "turns": [("Are there more cubes than spheres ?\nProvide a succinct answer.", "Yes.")],
     },
+    {
+        "converter": "pathvqa",
+        "provenance": "build script: str.capitalize of the question, no short-answer line; the answer cased",
+        "row": {"question": "what does this image show?", "answer": "cholesterol crystals"},
+        "draws": [],
+        "turns": [("What does this image show?", "Cholesterol crystals.")],
+    },
+    {
+        "converter": "mapqa",
+        "provenance": "build script: ' ?' tidied, a short-answer line; a list answer joined with ', ', cased",
+        "row": {
+            "question": "Which states have the highest value ?",
+            "answer": ["Ohio", "Texas"],
+            "map_id": "map_1.png",
+        },
+        "draws": ["\nKeep it brief."],
+        "turns": [("Which states have the highest value?\nKeep it brief.", "Ohio, Texas.")],
+    },
+    {
+        "converter": "intergps",
+        "provenance": "build script: letters multiple choice, the answer's letter as the source gives it",
+        "row": {"problem_text": "Find x.", "choices": ["3", "4", "5", "6"], "answer": "C"},
+        "draws": [],
+        "turns": [
+            ("Question: Find x.\nChoices:\nA. 3\nB. 4\nC. 5\nD. 6\nAnswer with the letter.", "Answer: C")
+        ],
+    },
+    {
+        "converter": "spot_the_diff",
+        "provenance": "build script: each sentence cased, joined with spaces",
+        "row": {"img_id": "1001", "sentences": ["the car is gone", "a person walks in the lot"]},
+        "draws": ["Detect the changes between these images."],
+        "turns": [
+            ("Detect the changes between these images.", "The car is gone. A person walks in the lot.")
+        ],
+    },
 ]

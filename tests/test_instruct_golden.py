@@ -87,6 +87,12 @@ def test_twelve_converters_with_golden_rows_across_the_families():
         ("infographic_vqa", {"question": "What?", "answers": []}, "empty_answer"),
         ("vsr", {"image": "1.jpg", "caption": "A cat.", "label": 2}, "bad_label"),
         ("vistext", {"img_id": "1", "caption_L1": "A bar chart."}, "missing_field"),
+        (
+            "intergps",
+            {"problem_text": "Find x.", "choices": ["1", "2"], "answer": "E"},
+            "answer_not_in_options",
+        ),
+        ("spot_the_diff", {"img_id": "1", "sentences": []}, "empty_answer"),
     ],
 )
 def test_bad_rows_are_dropped_with_their_reason(name, row, reason):

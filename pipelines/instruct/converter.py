@@ -83,7 +83,8 @@ class ShortAnswer:
     question: str
     answer: str
     # single | majority | top_random (a draw among the most frequent) | random | sole (a list of
-    # exactly one answer; more: several_answers, as The Cauldron left out ST-VQA's)
+    # exactly one answer; more: several_answers, as The Cauldron left out ST-VQA's) | joined (a
+    # list joined with ", ": MapQA)
     pick: str = "single"
     hint: tuple[str, ...] = tuple(T.SHORT_ANSWER)  # () : no line appended
     case_question: bool = False  # correct_casing(question, is_question=True) (TextVQA, DocVQA)
@@ -116,6 +117,8 @@ class ShortAnswer:
     def _answer(self, raw: Any, choose: Choose) -> str:
         if self.pick == "single":
             return raw if isinstance(raw, str) else str(raw)
+        if self.pick == "joined":
+            return ", ".join(map(str, raw)) if isinstance(raw, list) else str(raw)
         answers = [a for a in answer_texts(raw) if a.strip()]
         if not answers:
             raise Dropped("empty_answer", self.answer)
@@ -213,12 +216,16 @@ class YesNo:
 class Prompted:
     prompts: tuple[str, ...]
     answer: str  # a field, or a template of fields ("{caption_L1} {caption_L2L3}": VisText)
-    pick: str = "single"  # single | random (a draw from an answer list: TextCaps)
+    # single | random (a draw from an answer list: TextCaps) | sentences (a list, each cased, joined
+    # with spaces: Spot-the-diff)
+    pick: str = "single"
     case_answer: bool = False
 
     def turns(self, row: dict, choose: Choose) -> list[Turn | Dropped]:
         raw = fill(self.answer, row) if "{" in self.answer else value(row, self.answer)
         answer = choose([str(a) for a in raw]) if self.pick == "random" and isinstance(raw, list) else raw
+        if self.pick == "sentences" and isinstance(raw, list):
+            answer = " ".join(T.correct_casing(str(sentence)) for sentence in raw if str(sentence).strip())
         answer = answer if isinstance(answer, str) else str(answer)
         if not answer.strip():
             raise Dropped("empty_answer", self.answer)

@@ -133,6 +133,19 @@ SOURCES: dict[str, Converter] = {
             group_by="@image",
             origin="HuggingFaceM4/clevr (parquet export): rendered scenes, ~10 questions each",
         ),
+        Converter(
+            "pathvqa",
+            "PathVQA",
+            "general_vqa",
+            "MIT (its card); the images' copyright stays with the two pathology textbooks' publishers and PEIR",
+            "parquet",
+            ("image", "question", "answer"),
+            ("image",),
+            ShortAnswer("question", "answer", hint=(), capitalize=True),
+            group_by="@image",
+            origin="flaviagiammarino/path-vqa (parquet export): no image id, rows group by the image's bytes",
+            notes="no short-answer line: The Cauldron asks PathVQA's question alone",
+        ),
         # -- OCR and documents -----------------------------------------------------------------
         Converter(
             "docvqa",
@@ -227,6 +240,19 @@ SOURCES: dict[str, Converter] = {
             origin="tabular.zip: tabular/data_train.json; images.zip: images/<img_id>.png",
             notes="the answer: the synthetic L1 caption, a space, the human L2/L3 caption",
         ),
+        Converter(
+            "mapqa",
+            "MapQA",
+            "charts_figures",
+            "see the MapQA repository (OSU-slatelab/MapQA): check before use",
+            "json",
+            ("question", "answer", "map_id"),
+            ("../images/{map_id}",),
+            ShortAnswer("question", "answer", pick="joined", tidy_question=True),
+            group_by="map_id",
+            origin="MapQA_S, MapQA_U, MapQA_V: questions/train-QA.json next to images/ (one source entry each)",
+            notes="a list answer is joined with ', '; ' ?' in questions tidied, as The Cauldron did",
+        ),
         # -- tables -------------------------------------------------------------------------------
         Converter(
             "tat_qa",
@@ -276,6 +302,17 @@ SOURCES: dict[str, Converter] = {
             ("image.png",),
             LetterChoice("question", "choices", "answer"),
             origin="iconqa_data.zip: train/choose_txt/<id>/data.json and image.png",
+        ),
+        Converter(
+            "intergps",
+            "InterGPS",
+            "diagrams_science",
+            "see the InterGPS repository (lupantech/InterGPS, Geometry3K): check before use",
+            "json_files",
+            ("problem_text", "choices", "answer"),
+            ("img_diagram.png",),
+            LetterChoice("problem_text", "choices", "answer", answer_is="letter"),
+            origin="InterGPS: data/geometry3k/train/<id>/data.json and img_diagram.png",
         ),
         # -- captioning as QA ---------------------------------------------------------------------
         Converter(
@@ -364,6 +401,18 @@ SOURCES: dict[str, Converter] = {
                 templates=tuple(T.NLVR2),
             ),
             origin="HuggingFaceM4/NLVR2 (parquet export): label 1 = True",
+        ),
+        Converter(
+            "spot_the_diff",
+            "Spot-the-diff",
+            "two_images",
+            "see the spot-the-diff repository (harsh19/spot-the-diff): check before use",
+            "json",
+            ("img_id", "sentences"),
+            ("resized_images/{img_id}.png", "resized_images/{img_id}_2.png"),
+            Prompted(tuple(T.SPOT_THE_DIFF), "sentences", pick="sentences"),
+            origin="spot-the-diff: train_spot_difference.json next to resized_images/",
+            notes="the answer: each sentence cased, joined with spaces",
         ),
     ]
 }

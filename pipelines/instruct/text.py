@@ -222,6 +222,26 @@ VISTEXT = [
 ]
 
 
+SPOT_THE_DIFF = [
+    "Identify the discrepancies between these two pictures.",
+    "Point out what differs between these two visuals.",
+    "List the variances found in these pictures.",
+    "Detect the changes between these images.",
+    "Find the divergences between these two pictures.",
+    "Describe the differences spotted in these photos.",
+    "Reveal the deviations in these images.",
+    "Enumerate the differences between these visuals.",
+    "Discern the dissimilarities in these two pictures.",
+    "Pinpoint the contrasts found in these images.",
+    "Explain the variances between these photos.",
+    "Outline the disparities in these two images.",
+    "Identify the non-matching elements in these pictures.",
+    "Locate the discrepancies between these visuals.",
+    "Discover the changes evident in these two photos.",
+    "Assess the differences in these images.",
+]
+
+
 def correct_casing(text: str, is_question: bool = False) -> str:
     """The Cauldron's casing: a lower-case first letter -> ``str.capitalize()`` (the rest is
     lower-cased too, as its script does); an answer without a final full stop gets one."""

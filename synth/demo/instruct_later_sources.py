@@ -1,5 +1,5 @@
-"""The demo files of the converters added after the first twenty (CLEVR, VSR, ST-VQA,
-InfographicVQA, VisText, Diagram-Image-to-Text), each in its source's own layout, with planted bad rows;
+"""The demo files of the converters added after the first twenty (CLEVR, PathVQA, VSR, ST-VQA,
+InfographicVQA, MapQA, VisText, InterGPS, Diagram-Image-to-Text, Spot-the-diff), each in its source's own layout, with planted bad rows;
 ``synth.demo.instruct_sources`` writes them with the others and says what to expect."""
 
 from __future__ import annotations
@@ -78,5 +78,58 @@ def write_later_sources(out: Path) -> None:
             {"image": scene, "question": "are there more cubes than spheres ?", "answer": "yes"},
             {"image": scene, "question": "What color is the large cylinder?", "answer": "gray"},
             {"image": hf_image(310, "png"), "question": " ", "answer": "2"},  # empty_question
+        ],
+    )
+    write_geometry_maps_and_pairs(out)
+
+
+def write_geometry_maps_and_pairs(out: Path) -> None:
+    """PathVQA, MapQA, InterGPS, Spot-the-diff."""
+    slide = hf_image(311, "jpg")
+    parquet(
+        out / "pathvqa/train-00000-of-00001.parquet",
+        [
+            {"image": slide, "question": "what does this image show?", "answer": "cholesterol crystals"},
+            {"image": slide, "question": "is this slide stained?", "answer": "yes"},
+            {"image": hf_image(312, "jpg"), "question": "where is this from?", "answer": ""},  # empty_answer
+        ],
+    )
+    picture(out / "mapqa/MapQA_S/images/map_1.png", 313)
+    jsonfile(
+        out / "mapqa/MapQA_S/questions/train-QA.json",
+        [
+            {
+                "question_id": 1,
+                "map_id": "map_1.png",
+                "question": "Which states have the highest value ?",
+                "answer": ["Ohio", "Texas"],
+            },
+            {
+                "question_id": 2,
+                "map_id": "map_1.png",
+                "question": "How many states are shaded ?",
+                "answer": 3,
+            },
+            {"question_id": 3, "map_id": "map_2.png", "question": "Does Utah have a value?", "answer": "Yes"},
+        ],
+    )  # map_2.png is not there: missing_image
+    picture(out / "intergps/geometry3k/train/2/img_diagram.png", 314)
+    jsonfile(
+        out / "intergps/geometry3k/train/2/data.json",
+        {"id": 2, "problem_text": "Find x.", "choices": ["3", "4", "5", "6"], "answer": "C",
+         "problem_type_graph": ["Triangle"]},
+    )  # fmt: skip
+    picture(out / "intergps/geometry3k/train/3/img_diagram.png", 315)
+    jsonfile(
+        out / "intergps/geometry3k/train/3/data.json",
+        {"id": 3, "problem_text": "Find y.", "choices": ["1", "2", "3", "4"], "answer": "E"},
+    )  # answer_not_in_options
+    for name, seed in [("1001", 316), ("1001_2", 317), ("1002", 318)]:  # 1002_2.png missing
+        picture(out / f"spot_the_diff/resized_images/{name}.png", seed)
+    jsonfile(
+        out / "spot_the_diff/train_spot_difference.json",
+        [
+            {"img_id": "1001", "sentences": ["the car is gone", "a person walks in the lot"]},
+            {"img_id": "1002", "sentences": ["the gate is open"]},
         ],
     )
