@@ -106,7 +106,7 @@ def pytest_unconfigure(config):
         sys.stderr.write(f"vlmdata: still running {EXIT_GRACE_S} s after the session ended; threads:\n")
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
-        os._exit(status or 1)
+        os._exit(status)
 
     timer = threading.Timer(EXIT_GRACE_S, cut_short)
     timer.daemon = True
