@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipelines.instruct.converter import Published
 from pipelines.instruct.job import build_instruct
 from pipelines.instruct.sources import SOURCES
+from pipelines.instruct.styles import Published
 from schemas.config import ConfigError
 from schemas.config_docmatix import CauldronImportConfig
 from schemas.config_instruct import InstructConfig, InstructSource

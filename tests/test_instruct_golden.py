@@ -3,8 +3,8 @@
 import pytest
 
 from pipelines.conversations import Dropped
-from pipelines.instruct.converter import Turn
 from pipelines.instruct.sources import SOURCES
+from pipelines.instruct.styles import Turn
 from tests.cauldron_golden import GOLDEN
 
 pytestmark = pytest.mark.timeout(60)

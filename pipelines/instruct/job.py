@@ -34,9 +34,10 @@ from filters.tokens import count_tokens
 from pipelines.conversations import Dropped, image_bytes
 from pipelines.governance import governance_steps
 from pipelines.inputs import list_files
-from pipelines.instruct.converter import Converter, Published, Turn, fill
+from pipelines.instruct.converter import Converter
 from pipelines.instruct.cross_source import CrossSourceImages
 from pipelines.instruct.sources import SOURCES, converter
+from pipelines.instruct.styles import Published, Turn, fill
 from pipelines.pack import shard_stages
 from pipelines.stages import Stage
 from pipelines.steps import folder

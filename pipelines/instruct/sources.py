@@ -10,8 +10,8 @@ terms. To add a source, declare a ``Converter`` here (README: "Adding a source")
 from __future__ import annotations
 
 from pipelines.instruct import text as T
-from pipelines.instruct.converter import (
-    Converter,
+from pipelines.instruct.converter import Converter
+from pipelines.instruct.styles import (
     LetterChoice,
     Prompted,
     Published,
