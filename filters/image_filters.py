@@ -38,12 +38,25 @@ def image_failure(media: Media, cfg: ImageFilterConfig) -> str | None:
     size = original_size(media)
     if size is None:
         return None
-    short, long = min(size), max(size)
-    if short < cfg.min_side:
+    return size_failure(*size, cfg.min_side, cfg.max_side, cfg.max_aspect_ratio)
+
+
+def size_failure(
+    width: int,
+    height: int,
+    min_side: int = 0,
+    max_side: float = float("inf"),
+    max_aspect_ratio: float = float("inf"),
+) -> str | None:
+    """The size rule an image of ``width`` x ``height`` fails (``image_too_small``,
+    ``image_too_large``, ``image_aspect_ratio``), or None; also The Cauldron's InfographicVQA limits
+    (``pipelines.instruct``)."""
+    short, long = min(width, height), max(width, height)
+    if short < min_side:
         return "image_too_small"
-    if long > cfg.max_side:
+    if long > max_side:
         return "image_too_large"
-    if long / short > cfg.max_aspect_ratio:
+    if long / short > max_aspect_ratio:
         return "image_aspect_ratio"
     return None
 

@@ -30,6 +30,7 @@ from datatrove.data import Document, DocumentsPipeline, Media, MediaType
 from datatrove.pipeline.base import PipelineStep
 from PIL import Image
 
+from filters.image_filters import size_failure
 from filters.tokens import count_tokens
 from pipelines.conversations import Dropped, image_bytes
 from pipelines.governance import governance_steps
@@ -78,13 +79,18 @@ class Draws:
 
 
 def too_big(conv: Converter, data: bytes) -> None:
-    """``image_too_big`` past the converter's ``max_aspect`` / ``max_side`` (the header's size)."""
+    """``image_too_big`` past the converter's ``max_aspect`` / ``max_side`` (the header's size),
+    by the image filters' size rule; the detail names the rule."""
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
-    if conv.max_side and max(width, height) > conv.max_side:
-        raise Dropped("image_too_big", f"{width} x {height} > {conv.max_side} px")
-    if conv.max_aspect and max(width / height, height / width) > conv.max_aspect:
-        raise Dropped("image_too_big", f"{width} x {height}: more than {conv.max_aspect}:1")
+    rule = size_failure(
+        width,
+        height,
+        max_side=conv.max_side or float("inf"),
+        max_aspect_ratio=conv.max_aspect or float("inf"),
+    )
+    if rule:
+        raise Dropped("image_too_big", f"{rule}: {width} x {height}")
 
 
 def source_name(source: InstructSource) -> str:
